@@ -1,0 +1,18 @@
+//! The ingest gateway: the HTTP front of the pipeline.
+//!
+//! `POST /v1/orders` validates an order, writes `order.created` (key: order id) and answers
+//! `201 Created` only after Kafka acknowledged the write; `PUT /v1/inventory/{sku}` writes
+//! `stock.set` (key: SKU); `/v1/webhooks` writes `webhook.subscription` records (key:
+//! subscription id). `GET` requests answer from views the gateway materializes from
+//! `order.created`, `order.completed`, `order.failed` and `stock.level`.
+
+mod body;
+pub mod problem;
+mod producer;
+mod routes;
+mod server;
+mod settings;
+pub mod views;
+
+pub use server::{Gateway, GatewayError};
+pub use settings::GatewaySettings;

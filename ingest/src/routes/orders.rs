@@ -1,0 +1,119 @@
+//! `POST /v1/orders` and `GET /v1/orders/{id}`.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use orderflow_schemas::clock::{now_ms, rfc3339};
+use orderflow_schemas::events::OrderItem;
+use orderflow_schemas::{CustomerId, OrderId};
+use serde::Serialize;
+
+use super::order_request::validate;
+use super::{publish_problem, storage_problem};
+use crate::body::read_json;
+use crate::problem::Problem;
+use crate::server::Gateway;
+use crate::views::{OrderStatus, OrderView};
+
+/// An order as the API shows it; the payment token is never echoed.
+#[derive(Debug, Serialize)]
+pub struct OrderResource {
+    pub id: OrderId,
+    pub status: OrderStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<CustomerId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<ItemResource>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ItemResource {
+    pub sku: String,
+    pub quantity: i32,
+    pub unit_price: i64,
+}
+
+impl From<&OrderItem> for ItemResource {
+    fn from(item: &OrderItem) -> Self {
+        Self {
+            sku: item.sku.to_string(),
+            quantity: item.quantity,
+            unit_price: item.unit_price_minor,
+        }
+    }
+}
+
+impl From<OrderView> for OrderResource {
+    fn from(view: OrderView) -> Self {
+        let order = view.order.as_ref();
+        Self {
+            id: view.order_id,
+            status: view.status,
+            reason: view.reason.map(|r| r.as_str()),
+            detail: view.detail.clone(),
+            customer_id: order.map(|o| o.customer_id.clone()),
+            currency: order.map(|o| o.currency.clone()),
+            items: order.map(|o| o.items.iter().map(ItemResource::from).collect()),
+            total: order.map(|o| o.total_minor),
+            created_at: order.map(|o| rfc3339(o.created_at_ms)),
+        }
+    }
+}
+
+/// Accepts an order: validates it, writes `order.created` and answers `201` only once Kafka
+/// acknowledged the write.
+pub async fn create(
+    State(gateway): State<Gateway>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    let json = read_json(&headers, body, gateway.settings.max_body_bytes).await?;
+    let request = validate(&json).map_err(Problem::validation)?;
+    let order = request.into_event(OrderId::new_v7(), now_ms());
+
+    gateway
+        .producer
+        .publish(&order)
+        .await
+        .map_err(publish_problem)?;
+    tracing::info!(order_id = %order.order_id, items = order.items.len(), "order accepted");
+
+    // The order reads back at once from this gateway, before its own view consumer sees it.
+    if let Err(e) = gateway.views.record_created(&order) {
+        tracing::warn!(order_id = %order.order_id, error = %e, "cannot record the order locally");
+    }
+    let location = format!("/v1/orders/{}", order.order_id);
+    let resource = OrderResource::from(OrderView::pending(&order));
+    let mut response = (StatusCode::CREATED, Json(resource)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// Shows an order and its latest status.
+pub async fn get(
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderResource>, Problem> {
+    let missing = || Problem::not_found(format!("no order with id {id:?}"));
+    let order_id: OrderId = id.parse().map_err(|_| missing())?;
+    let view = gateway
+        .views
+        .order(order_id)
+        .map_err(storage_problem)?
+        .ok_or_else(missing)?;
+    Ok(Json(OrderResource::from(view)))
+}

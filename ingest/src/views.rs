@@ -1,0 +1,250 @@
+//! What `GET` answers from: orders and stock levels, materialized in a local RocksDB store from
+//! the order and stock topics. Each record is applied together with its offset, so a restarted
+//! gateway resumes where it stopped.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orderflow_kafka::KafkaSettings;
+use orderflow_schemas::events::{AnyEvent, FailureReason, OrderCreated, OrderItem, StockLevel};
+use orderflow_schemas::{Codec, CustomerId, EventType, OrderId, Topics};
+use orderflow_state::{Changes, PartitionStore, StagedStore, StateError};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+/// The topics the views are built from.
+const SOURCES: [EventType; 4] = [
+    EventType::OrderCreated,
+    EventType::OrderCompleted,
+    EventType::OrderFailed,
+    EventType::StockLevel,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Pending,
+    Completed,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderDetails {
+    pub customer_id: CustomerId,
+    pub currency: String,
+    pub items: Vec<OrderItem>,
+    pub total_minor: i64,
+    pub created_at_ms: i64,
+}
+
+/// An order as `GET /v1/orders/{id}` shows it. The outcome may be read before the order itself
+/// (they come from different topics), so the details are optional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderView {
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+    pub reason: Option<FailureReason>,
+    pub detail: Option<String>,
+    pub order: Option<OrderDetails>,
+}
+
+impl OrderView {
+    /// A just accepted order.
+    pub fn pending(order: &OrderCreated) -> Self {
+        let mut view = Self::new(order.order_id);
+        view.order = Some(OrderDetails::from(order));
+        view
+    }
+
+    fn new(order_id: OrderId) -> Self {
+        Self {
+            order_id,
+            status: OrderStatus::Pending,
+            reason: None,
+            detail: None,
+            order: None,
+        }
+    }
+}
+
+impl From<&OrderCreated> for OrderDetails {
+    fn from(e: &OrderCreated) -> Self {
+        Self {
+            customer_id: e.customer_id.clone(),
+            currency: e.currency.clone(),
+            items: e.items.clone(),
+            total_minor: e.total_minor,
+            created_at_ms: e.created_at_ms,
+        }
+    }
+}
+
+pub struct Views {
+    store: PartitionStore,
+}
+
+fn order_key(id: OrderId) -> String {
+    format!("order/{id}")
+}
+
+fn stock_key(sku: &str) -> String {
+    format!("stock/{sku}")
+}
+
+fn offset_key(topic: &str, partition: i32) -> String {
+    format!("offset/{topic}/{partition}")
+}
+
+impl Views {
+    pub fn open(dir: &Path) -> Result<Self, StateError> {
+        Ok(Self {
+            store: PartitionStore::open(&dir.join("views"))?,
+        })
+    }
+
+    pub fn order(&self, id: OrderId) -> Result<Option<OrderView>, StateError> {
+        let mut none = Changes::default();
+        StagedStore::new(&self.store, &Changes::default(), &mut none).get(&order_key(id))
+    }
+
+    pub fn stock(&self, sku: &str) -> Result<Option<StockLevel>, StateError> {
+        let mut none = Changes::default();
+        StagedStore::new(&self.store, &Changes::default(), &mut none).get(&stock_key(sku))
+    }
+
+    /// Records an order this gateway just wrote, so that it reads back at once.
+    pub fn record_created(&self, order: &OrderCreated) -> Result<(), StateError> {
+        self.apply(Some(&AnyEvent::OrderCreated(order.clone())), &[])
+    }
+
+    /// Applies an event (none for a record that is only skipped) and the source offsets.
+    fn apply(&self, event: Option<&AnyEvent>, meta: &[(&str, &[u8])]) -> Result<(), StateError> {
+        let base = Changes::default();
+        let mut changes = Changes::default();
+        let mut staged = StagedStore::new(&self.store, &base, &mut changes);
+        match event {
+            Some(AnyEvent::OrderCreated(e)) => {
+                let key = order_key(e.order_id);
+                let mut view = staged
+                    .get::<OrderView>(&key)?
+                    .unwrap_or_else(|| OrderView::new(e.order_id));
+                view.order = Some(OrderDetails::from(e));
+                staged.put(&key, &view)?;
+            }
+            Some(AnyEvent::OrderCompleted(e)) => {
+                let key = order_key(e.order_id);
+                let mut view = staged
+                    .get::<OrderView>(&key)?
+                    .unwrap_or_else(|| OrderView::new(e.order_id));
+                view.status = OrderStatus::Completed;
+                staged.put(&key, &view)?;
+            }
+            Some(AnyEvent::OrderFailed(e)) => {
+                let key = order_key(e.order_id);
+                let mut view = staged
+                    .get::<OrderView>(&key)?
+                    .unwrap_or_else(|| OrderView::new(e.order_id));
+                view.status = OrderStatus::Failed;
+                view.reason = Some(e.reason);
+                view.detail = Some(e.detail.clone());
+                staged.put(&key, &view)?;
+            }
+            Some(AnyEvent::StockLevel(level)) => {
+                staged.put(&stock_key(level.sku.as_str()), level)?
+            }
+            _ => {}
+        }
+        self.store.apply(&changes, meta)
+    }
+
+    fn next_offset(&self, topic: &str, partition: i32) -> Result<Offset, StateError> {
+        let stored = self.store.get_meta(&offset_key(topic, partition))?;
+        Ok(stored
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(|b| Offset::Offset(i64::from_be_bytes(b)))
+            .unwrap_or(Offset::Beginning))
+    }
+
+    /// Follows the source topics until `shutdown`, from where the store left off.
+    pub async fn follow(
+        self: Arc<Self>,
+        kafka: &KafkaSettings,
+        topics: &Topics,
+        codec: Arc<Codec>,
+        shutdown: CancellationToken,
+    ) -> Result<(), ViewError> {
+        let mut config = kafka.reader_config("orderflow-gateway-views");
+        config.set("isolation.level", "read_committed");
+        let consumer: StreamConsumer = config.create()?;
+        let mut assignment = TopicPartitionList::new();
+        for event_type in SOURCES {
+            let topic = topics.of(event_type);
+            for partition in 0..topics.partitions(event_type.key_kind()) {
+                let offset = self.next_offset(topic, partition)?;
+                assignment.add_partition_offset(topic, partition, offset)?;
+            }
+        }
+        consumer.assign(&assignment)?;
+
+        loop {
+            let received = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                received = consumer.recv() => received,
+            };
+            match received {
+                Ok(message) => self.take(topics, &codec, &message).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the view topics failed");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+
+    async fn take(&self, topics: &Topics, codec: &Codec, message: &BorrowedMessage<'_>) {
+        let next = (message.offset() + 1).to_be_bytes();
+        let offset_key = offset_key(message.topic(), message.partition());
+        let meta: [(&str, &[u8]); 1] = [(offset_key.as_str(), &next)];
+        let event = match (topics.event_type_of(message.topic()), message.payload()) {
+            (Some(event_type), Some(payload)) => decode(codec, event_type, payload).await,
+            _ => None,
+        };
+        if event.is_none() {
+            tracing::warn!(
+                topic = message.topic(),
+                partition = message.partition(),
+                offset = message.offset(),
+                "view skips a record it cannot decode"
+            );
+        }
+        if let Err(e) = self.apply(event.as_ref(), &meta) {
+            tracing::error!(error = %e, "cannot update the gateway's views");
+        }
+    }
+}
+
+/// Decodes a record, waiting out a registry that cannot be reached rather than skipping it.
+async fn decode(codec: &Codec, event_type: EventType, payload: &[u8]) -> Option<AnyEvent> {
+    loop {
+        match codec.decode_any(event_type, payload).await {
+            Ok(event) => return Some(event),
+            Err(e) if e.is_retriable() => {
+                tracing::warn!(error = %e, "schema registry unreachable; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("view store: {0}")]
+    State(#[from] StateError),
+    #[error("view consumer: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+}

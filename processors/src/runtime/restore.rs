@@ -1,0 +1,179 @@
+//! Brings a partition's store up to date from its changelog before the task processes input.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use orderflow_state::{Changes, PartitionStore};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use super::RuntimeError;
+
+/// Store metadata key holding the next changelog offset the store has not seen yet.
+pub(crate) const CHECKPOINT_KEY: &str = "changelog.next-offset";
+/// Restored records are applied to RocksDB in batches of this many.
+const RESTORE_BATCH_RECORDS: usize = 10_000;
+/// Bound on one Kafka metadata or watermark call during restore.
+const KAFKA_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+const POLL_TIMEOUT: Duration = Duration::from_millis(200);
+
+pub(crate) struct Restorer {
+    pub consumer: BaseConsumer,
+    pub watermarks: BaseConsumer,
+    pub processor: &'static str,
+    /// How long restore waits without progress, e.g. behind a crashed producer's transaction
+    /// that the broker has not yet timed out.
+    pub stall_limit: Duration,
+}
+
+pub(crate) struct Restored {
+    pub store: PartitionStore,
+    pub records: u64,
+    pub elapsed: Duration,
+    pub rebuilt: bool,
+}
+
+impl Restorer {
+    fn error(&self, changelog: &str, partition: i32, reason: String) -> RuntimeError {
+        RuntimeError::Restore {
+            processor: self.processor,
+            changelog: changelog.to_owned(),
+            partition,
+            reason,
+        }
+    }
+
+    /// Opens the store at `path` and replays the changelog partition from the store's
+    /// checkpoint to the log end. A store without a checkpoint, or whose checkpoint does not
+    /// lie within the changelog (the topic was recreated or truncated), is wiped and rebuilt.
+    pub fn restore(
+        &self,
+        path: &Path,
+        changelog: &str,
+        partition: i32,
+    ) -> Result<Restored, RuntimeError> {
+        let started = Instant::now();
+        let state = |source| RuntimeError::State {
+            processor: self.processor,
+            source,
+        };
+        let (low, high) = self
+            .watermarks
+            .fetch_watermarks(changelog, partition, KAFKA_CALL_TIMEOUT)
+            .map_err(|e| self.error(changelog, partition, e.to_string()))?;
+
+        let mut store = PartitionStore::open(path).map_err(state)?;
+        let checkpoint = read_checkpoint(&store).map_err(state)?;
+        let trusted = checkpoint.filter(|c| (low..=high).contains(c));
+        let rebuilt = trusted.is_none();
+        if rebuilt {
+            drop(store);
+            PartitionStore::destroy(path).map_err(state)?;
+            store = PartitionStore::open(path).map_err(state)?;
+        }
+        let start = trusted.unwrap_or(low);
+
+        let records = if start < high {
+            self.replay(&store, changelog, partition, start, high)?
+        } else {
+            store
+                .apply(
+                    &Changes::default(),
+                    &[(CHECKPOINT_KEY, &high.to_be_bytes())],
+                )
+                .map_err(state)?;
+            0
+        };
+        Ok(Restored {
+            store,
+            records,
+            elapsed: started.elapsed(),
+            rebuilt,
+        })
+    }
+
+    /// Reads `[start, end)` with `read_committed`. The consumer's position also moves past
+    /// transaction markers and aborted batches, so reaching `end` means every transaction
+    /// below the log end was resolved and every committed record was applied.
+    fn replay(
+        &self,
+        store: &PartitionStore,
+        changelog: &str,
+        partition: i32,
+        start: i64,
+        end: i64,
+    ) -> Result<u64, RuntimeError> {
+        let fail = |reason: String| self.error(changelog, partition, reason);
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(changelog, partition, Offset::Offset(start))
+            .map_err(|e| fail(e.to_string()))?;
+        self.consumer
+            .assign(&assignment)
+            .map_err(|e| fail(e.to_string()))?;
+
+        let mut batch = Changes::default();
+        let mut records = 0u64;
+        let mut last_progress = Instant::now();
+        let mut position = start;
+        while position < end {
+            match self.consumer.poll(POLL_TIMEOUT) {
+                Some(Ok(message)) => {
+                    let key = message.key().unwrap_or_default().to_vec();
+                    match message.payload() {
+                        Some(value) => batch.put(key, value.to_vec()),
+                        None => batch.delete(key),
+                    }
+                    records += 1;
+                    last_progress = Instant::now();
+                    if batch.len() >= RESTORE_BATCH_RECORDS {
+                        let next = message.offset() + 1;
+                        self.apply(store, &mut batch, next)
+                            .map_err(|e| fail(e.to_string()))?;
+                    }
+                }
+                Some(Err(e)) => return Err(fail(e.to_string())),
+                None => {}
+            }
+            position = self.position(changelog, partition).unwrap_or(position);
+            if last_progress.elapsed() > self.stall_limit {
+                return Err(fail(format!(
+                    "no progress for {:?} at offset {position} of {end}",
+                    self.stall_limit
+                )));
+            }
+        }
+        self.apply(store, &mut batch, position)
+            .map_err(|e| fail(e.to_string()))?;
+        self.consumer.unassign().map_err(|e| fail(e.to_string()))?;
+        Ok(records)
+    }
+
+    fn position(&self, changelog: &str, partition: i32) -> Option<i64> {
+        let positions = self.consumer.position().ok()?;
+        match positions.find_partition(changelog, partition)?.offset() {
+            Offset::Offset(offset) => Some(offset),
+            _ => None,
+        }
+    }
+
+    fn apply(
+        &self,
+        store: &PartitionStore,
+        batch: &mut Changes,
+        next_offset: i64,
+    ) -> Result<(), orderflow_state::StateError> {
+        store.apply(batch, &[(CHECKPOINT_KEY, &next_offset.to_be_bytes())])?;
+        batch.clear();
+        Ok(())
+    }
+}
+
+pub(crate) fn read_checkpoint(
+    store: &PartitionStore,
+) -> Result<Option<i64>, orderflow_state::StateError> {
+    Ok(store
+        .get_meta(CHECKPOINT_KEY)?
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+        .map(i64::from_be_bytes))
+}

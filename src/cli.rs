@@ -1,0 +1,78 @@
+//! The command line of the `orderflow` binary.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orderflow",
+    version,
+    about = "An event-driven order pipeline on Apache Kafka"
+)]
+pub struct Cli {
+    /// TOML configuration file; ORDERFLOW_* environment variables override it.
+    #[arg(long, global = true, env = "ORDERFLOW_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API: accept orders, stock changes and webhook subscriptions.
+    Gateway,
+    /// Run one processor as a member of its consumer group.
+    Process {
+        #[arg(value_enum)]
+        processor: ProcessorName,
+    },
+    /// Deliver order outcomes to webhook subscribers.
+    Webhooks,
+    /// Run the gateway, every processor and the webhook sink in one process (development).
+    Run,
+    /// Receive webhooks locally, verify their signatures and print each delivery.
+    WebhookListen {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: String,
+        /// The subscription's signing secret (whsec_...).
+        #[arg(long, env = "ORDERFLOW_WEBHOOK_SECRET", hide_env_values = true)]
+        secret: String,
+    },
+    /// Decode and print the events of a topic, one JSON object per line.
+    Tail {
+        /// An event type (order.created) or a full topic name (orderflow.order.created).
+        topic: String,
+        /// Start at the first record instead of the end.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Stop after this many records.
+        #[arg(long)]
+        max: Option<u64>,
+    },
+    /// Start the pipeline, send a mix of orders through it and show what happens to each.
+    Demo {
+        /// Orders to place.
+        #[arg(long, default_value_t = 24)]
+        orders: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProcessorName {
+    Inventory,
+    Payments,
+    Orders,
+    Notifications,
+}
+
+impl ProcessorName {
+    pub const ALL: [ProcessorName; 4] = [
+        ProcessorName::Inventory,
+        ProcessorName::Payments,
+        ProcessorName::Orders,
+        ProcessorName::Notifications,
+    ];
+}

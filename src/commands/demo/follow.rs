@@ -1,0 +1,113 @@
+//! Watches the pipeline's topics and reports what happens to each order, as it happens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orderflow_schemas::events::{AnyEvent, AuthorizationOutcome};
+use orderflow_schemas::{Codec, EventType, Topics};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+
+use crate::settings::Settings;
+
+const WATCHED: [EventType; 4] = [
+    EventType::StockReservationResult,
+    EventType::PaymentAuthorization,
+    EventType::OrderCompleted,
+    EventType::OrderFailed,
+];
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Something that happened to an order.
+pub enum Step {
+    Progress(String),
+    Completed,
+    Failed { reason: String, detail: String },
+}
+
+pub struct Observation {
+    pub order_id: String,
+    pub step: Step,
+}
+
+/// Starts a consumer at the current end of every watched topic and reports each event on the
+/// returned channel, from a task of its own so that no event is lost to a cancelled wait.
+pub fn watch(
+    settings: &Settings,
+    topics: &Topics,
+    codec: Arc<Codec>,
+) -> anyhow::Result<mpsc::UnboundedReceiver<Observation>> {
+    let mut config = settings.kafka.reader_config("orderflow-demo");
+    config.set("isolation.level", "read_committed");
+    let consumer: StreamConsumer = config.create()?;
+    let mut assignment = TopicPartitionList::new();
+    for event_type in WATCHED {
+        let topic = topics.of(event_type);
+        for partition in 0..topics.partitions(event_type.key_kind()) {
+            let (_, end) = consumer.fetch_watermarks(topic, partition, WATERMARK_TIMEOUT)?;
+            assignment.add_partition_offset(topic, partition, Offset::Offset(end))?;
+        }
+    }
+    consumer.assign(&assignment)?;
+
+    let (sender, observations) = mpsc::unbounded_channel();
+    let topics = topics.clone();
+    tokio::spawn(async move {
+        while let Ok(message) = consumer.recv().await {
+            let (Some(event_type), Some(payload)) =
+                (topics.event_type_of(message.topic()), message.payload())
+            else {
+                continue;
+            };
+            let Ok(event) = codec.decode_any(event_type, payload).await else {
+                continue;
+            };
+            if let Some(observation) = observe(event) {
+                if sender.send(observation).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(observations)
+}
+
+fn observe(event: AnyEvent) -> Option<Observation> {
+    let (order_id, step) = match event {
+        AnyEvent::StockReservationResult(r) => {
+            let verdict = if r.reserved {
+                "reserved"
+            } else {
+                "not available"
+            };
+            let text = format!("stock  {} x{} {verdict}", r.sku, r.quantity);
+            (r.order_id, Step::Progress(text))
+        }
+        AnyEvent::PaymentAuthorization(p) => {
+            let text = match p.outcome {
+                AuthorizationOutcome::Authorized => "payment authorized".to_owned(),
+                AuthorizationOutcome::Declined => {
+                    format!(
+                        "payment declined ({})",
+                        p.decline_reason.unwrap_or_default()
+                    )
+                }
+            };
+            (p.order_id, Step::Progress(text))
+        }
+        AnyEvent::OrderCompleted(c) => (c.order_id, Step::Completed),
+        AnyEvent::OrderFailed(f) => (
+            f.order_id,
+            Step::Failed {
+                reason: f.reason.as_str().to_owned(),
+                detail: f.detail,
+            },
+        ),
+        _ => return None,
+    };
+    Some(Observation {
+        order_id: order_id.to_string(),
+        step,
+    })
+}

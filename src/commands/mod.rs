@@ -1,0 +1,5 @@
+//! Commands that are tools around the pipeline rather than components of it.
+
+pub mod demo;
+pub mod listen;
+pub mod tail;

@@ -1,0 +1,92 @@
+//! `orderflow`: one binary for every component of the pipeline.
+
+mod cli;
+mod commands;
+mod components;
+mod settings;
+
+use clap::Parser;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command, ProcessorName};
+use components::{stop_on_signals, supervise, Pipeline};
+use settings::{LogFormat, Settings};
+
+fn init_logging(settings: &Settings) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match settings.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(mut settings) => {
+            // The demo narrates on stdout; only problems should interrupt it.
+            if matches!(cli.command, Command::Demo { .. }) {
+                settings.log.level = "warn".into();
+            }
+            settings
+        }
+        Err(e) => {
+            eprintln!("orderflow: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_logging(&settings);
+    match run(cli.command, settings).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("orderflow: {}", components::describe(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    match command {
+        Command::WebhookListen { listen, secret } => {
+            stop_on_signals(shutdown.clone());
+            return commands::listen::run(&listen, &secret, shutdown).await;
+        }
+        Command::Tail {
+            topic,
+            from_beginning,
+            max,
+        } => return commands::tail::run(&settings, &topic, from_beginning, max).await,
+        Command::Demo { orders } => return commands::demo::run(settings, orders).await,
+        _ => {}
+    }
+
+    stop_on_signals(shutdown.clone());
+    let pipeline = Pipeline::connect(settings).await?;
+    let mut tasks = JoinSet::new();
+    match command {
+        Command::Gateway => {
+            pipeline.start_gateway(&mut tasks, &shutdown).await?;
+        }
+        Command::Process { processor } => {
+            pipeline.start_processor(processor, &mut tasks, &shutdown)?
+        }
+        Command::Webhooks => pipeline.start_webhook_sink(&mut tasks, &shutdown).await?,
+        Command::Run => {
+            for name in ProcessorName::ALL {
+                pipeline.start_processor(name, &mut tasks, &shutdown)?;
+            }
+            pipeline.start_webhook_sink(&mut tasks, &shutdown).await?;
+            pipeline.start_gateway(&mut tasks, &shutdown).await?;
+        }
+        Command::WebhookListen { .. } | Command::Tail { .. } | Command::Demo { .. } => {}
+    }
+    supervise(tasks, shutdown).await
+}

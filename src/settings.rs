@@ -1,0 +1,204 @@
+//! orderflow's configuration: one typed section per component, read from a TOML file and from
+//! `ORDERFLOW_*` environment variables (`__` separates sections, e.g.
+//! `ORDERFLOW_KAFKA__BOOTSTRAP_SERVERS`), checked at start-up.
+
+use std::path::Path;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use orderflow_ingest::GatewaySettings;
+use orderflow_kafka::KafkaSettings;
+use orderflow_processors::notifications::NotificationSettings;
+use orderflow_processors::ProcessorSettings;
+use orderflow_schemas::Topics;
+use orderflow_webhooks::WebhookSettings;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Prefix of every topic and consumer group, so that several pipelines share a cluster.
+    pub namespace: String,
+    pub kafka: KafkaSettings,
+    pub registry: RegistrySettings,
+    pub topics: TopicSettings,
+    pub gateway: GatewaySettings,
+    pub processors: ProcessorSettings,
+    pub notifications: NotificationSettings,
+    pub webhooks: WebhookSettings,
+    pub log: LogSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            namespace: "orderflow".into(),
+            kafka: KafkaSettings::default(),
+            registry: RegistrySettings::default(),
+            topics: TopicSettings::default(),
+            gateway: GatewaySettings::default(),
+            processors: ProcessorSettings::default(),
+            notifications: NotificationSettings::default(),
+            webhooks: WebhookSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrySettings {
+    /// Base URL of a schema registry that speaks the Confluent REST API.
+    pub url: String,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8081".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicSettings {
+    /// Partitions of every topic keyed by order id; bounds the instances of a processor.
+    pub order_partitions: i32,
+    /// Partitions of every topic keyed by SKU.
+    pub sku_partitions: i32,
+}
+
+impl Default for TopicSettings {
+    fn default() -> Self {
+        Self {
+            order_partitions: 6,
+            sku_partitions: 6,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `info,orderflow_processors=debug`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: setting {setting} {problem}")]
+    Invalid {
+        setting: &'static str,
+        problem: String,
+    },
+}
+
+impl Settings {
+    /// Defaults, then the file (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(SettingsError::Invalid {
+                    setting: "--config",
+                    problem: format!("names {} which does not exist", file.display()),
+                });
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let settings: Settings = figment
+            .merge(
+                Env::prefixed("ORDERFLOW_")
+                    .split("__")
+                    .filter(|key| key.as_str() != "config"),
+            )
+            .extract()
+            .map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |setting, problem: &str| {
+            Err(SettingsError::Invalid {
+                setting,
+                problem: problem.to_owned(),
+            })
+        };
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        };
+        if !token(&self.namespace) {
+            return invalid("namespace", "must be letters, digits, '.', '_' or '-'");
+        }
+        if !token(&self.processors.instance_id) {
+            return invalid(
+                "processors.instance_id",
+                "must be letters, digits, '.', '_' or '-'",
+            );
+        }
+        if self.topics.order_partitions < 1 {
+            return invalid("topics.order_partitions", "must be at least 1");
+        }
+        if self.topics.sku_partitions < 1 {
+            return invalid("topics.sku_partitions", "must be at least 1");
+        }
+        if self.kafka.replication_factor < 1 {
+            return invalid("kafka.replication_factor", "must be at least 1");
+        }
+        if self.processors.commit_interval_ms == 0 {
+            return invalid("processors.commit_interval_ms", "must be above 0");
+        }
+        if self.processors.transaction_timeout_ms <= self.processors.commit_interval_ms {
+            return invalid(
+                "processors.transaction_timeout_ms",
+                "must exceed processors.commit_interval_ms",
+            );
+        }
+        if self.gateway.max_body_bytes == 0 {
+            return invalid("gateway.max_body_bytes", "must be above 0");
+        }
+        if self.gateway.produce_timeout_ms == 0 {
+            return invalid("gateway.produce_timeout_ms", "must be above 0");
+        }
+        if self.webhooks.max_attempts == 0 {
+            return invalid("webhooks.max_attempts", "must be at least 1");
+        }
+        if url::Url::parse(&self.registry.url).is_err() {
+            return invalid("registry.url", "must be an absolute URL");
+        }
+        Ok(())
+    }
+
+    pub fn topics(&self) -> Topics {
+        Topics::new(
+            &self.namespace,
+            self.topics.order_partitions,
+            self.topics.sku_partitions,
+        )
+    }
+}
