@@ -71,22 +71,35 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     stop_on_signals(shutdown.clone());
     let pipeline = Pipeline::connect(settings).await?;
     let mut tasks = JoinSet::new();
+    let started = start(command, &pipeline, &mut tasks, &shutdown).await;
+    if started.is_err() {
+        // Stop what did start before reporting why the rest could not.
+        shutdown.cancel();
+    }
+    let stopped = supervise(tasks, shutdown).await;
+    started.and(stopped)
+}
+
+async fn start(
+    command: Command,
+    pipeline: &Pipeline,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
     match command {
         Command::Gateway => {
-            pipeline.start_gateway(&mut tasks, &shutdown).await?;
+            pipeline.start_gateway(tasks, shutdown).await?;
         }
-        Command::Process { processor } => {
-            pipeline.start_processor(processor, &mut tasks, &shutdown)?
-        }
-        Command::Webhooks => pipeline.start_webhook_sink(&mut tasks, &shutdown).await?,
+        Command::Process { processor } => pipeline.start_processor(processor, tasks, shutdown)?,
+        Command::Webhooks => pipeline.start_webhook_sink(tasks, shutdown).await?,
         Command::Run => {
             for name in ProcessorName::ALL {
-                pipeline.start_processor(name, &mut tasks, &shutdown)?;
+                pipeline.start_processor(name, tasks, shutdown)?;
             }
-            pipeline.start_webhook_sink(&mut tasks, &shutdown).await?;
-            pipeline.start_gateway(&mut tasks, &shutdown).await?;
+            pipeline.start_webhook_sink(tasks, shutdown).await?;
+            pipeline.start_gateway(tasks, shutdown).await?;
         }
         Command::WebhookListen { .. } | Command::Tail { .. } | Command::Demo { .. } => {}
     }
-    supervise(tasks, shutdown).await
+    Ok(())
 }

@@ -202,3 +202,44 @@ impl Settings {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_toml(text: &str) -> Result<Settings, SettingsError> {
+        let settings: Settings = Figment::new()
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    #[test]
+    fn the_shipped_kubernetes_configuration_is_valid() {
+        let settings = from_toml(include_str!("../k8s/orderflow.toml")).unwrap();
+        assert_eq!(settings.kafka.replication_factor, 3);
+        assert_eq!(settings.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn an_unknown_setting_is_named_in_the_error() {
+        let error = from_toml("[gateway]\nlisten_port = 80\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_value_is_named_in_the_error() {
+        let error = from_toml("[topics]\norder_partitions = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("topics.order_partitions"), "{error}");
+        let error = from_toml("[gateway]\nmax_body_bytes = \"big\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("max_body_bytes"), "{error}");
+    }
+}

@@ -130,7 +130,8 @@ start_registry() {
 
 start_smtp() {
   running smtp && return 0
-  mkdir -p "$MAIL_DIR" "$LOGS" "$RUN"
+  # A maildir: the SMTP server only writes into these three folders, it does not create them.
+  mkdir -p "$MAIL_DIR"/{tmp,new,cur} "$LOGS" "$RUN"
   say "starting the aiosmtpd SMTP server on $SMTP_HOST:$SMTP_PORT (mailbox: $MAIL_DIR)"
   nohup "$VENV/bin/python" -m aiosmtpd -n -l "$SMTP_HOST:$SMTP_PORT" \
     -c aiosmtpd.handlers.Mailbox "$MAIL_DIR" >"$LOGS/smtp.log" 2>&1 &

@@ -1,53 +1,90 @@
 //! Reads a JSON request body within the size limit. A declared `Content-Length` above the
-//! limit is refused before any of the body is read; an undeclared one stops being read as soon
-//! as it passes the limit.
+//! limit is refused before any of the body is read; an undeclared one is refused as soon as
+//! it passes the limit.
+//!
+//! A refused body is still read, and thrown away, for a short while after the answer (a
+//! "lingering close"): a client that is still sending would otherwise hit a closed socket
+//! before it reads the `413`.
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 
 use crate::problem::{Problem, ProblemKind};
 
-fn too_large(limit: usize) -> Problem {
+/// Most bytes of a refused body read and discarded after the answer.
+const DISCARD_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// Longest time spent discarding a refused body.
+const DISCARD_MAX_TIME: Duration = Duration::from_secs(5);
+
+fn too_large(limit: usize, body: Body) -> Problem {
+    tokio::spawn(discard(body));
     Problem::new(
         ProblemKind::BodyTooLarge,
         format!("the body must be at most {limit} bytes"),
     )
 }
 
+async fn discard(mut body: Body) {
+    let drained = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > DISCARD_MAX_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_MAX_TIME, drained).await;
+}
+
+fn check_media_type(headers: &HeaderMap) -> Result<(), Problem> {
+    let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let media = content_type.to_str().unwrap_or_default();
+    let essence = media.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            ProblemKind::UnsupportedMediaType,
+            format!("Content-Type is {media:?}; send application/json"),
+        ))
+    }
+}
+
 pub async fn read_json(
     headers: &HeaderMap,
-    body: Body,
+    mut body: Body,
     limit: usize,
 ) -> Result<serde_json::Value, Problem> {
-    if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
-        let media = content_type.to_str().unwrap_or_default();
-        let essence = media.split(';').next().unwrap_or_default().trim();
-        if !(essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json")) {
-            return Err(Problem::new(
-                ProblemKind::UnsupportedMediaType,
-                format!("Content-Type is {media:?}; send application/json"),
-            ));
-        }
-    }
+    check_media_type(headers)?;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > limit) {
-        return Err(too_large(limit));
+        return Err(too_large(limit, body));
     }
 
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large(limit)),
-        Err(e) => {
-            return Err(Problem::new(
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            Problem::new(
                 ProblemKind::MalformedJson,
                 format!("the body could not be read: {e}"),
-            ))
+            )
+        })?;
+        if let Some(data) = frame.data_ref() {
+            if bytes.len() + data.len() > limit {
+                return Err(too_large(limit, body));
+            }
+            bytes.extend_from_slice(data);
         }
-    };
+    }
     serde_json::from_slice(&bytes).map_err(|e| {
         Problem::new(
             ProblemKind::MalformedJson,

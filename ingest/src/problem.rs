@@ -168,6 +168,11 @@ impl IntoResponse for Problem {
         if self.kind == ProblemKind::Unavailable {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
+        if self.kind == ProblemKind::BodyTooLarge {
+            // The rest of the body was never read, so the connection cannot carry another
+            // request; saying so keeps clients from reusing it.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }

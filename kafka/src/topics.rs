@@ -87,8 +87,9 @@ pub async fn ensure_topics(
     check_partitions(admin, specs.to_vec(), connect).await
 }
 
-/// Checks partition counts; a topic created a moment ago may not show in metadata yet, so an
-/// absent topic is looked for again until the deadline.
+/// Checks partition counts; a topic created a moment ago may not show in metadata yet, or
+/// its partitions may not have leaders yet, so such a topic is looked at again until the
+/// deadline.
 async fn check_partitions(
     admin: AdminClient<DefaultClientContext>,
     specs: Vec<TopicSpec>,
@@ -108,13 +109,10 @@ async fn check_partitions(
                 .map_err(&connect)?;
         let mut missing = None;
         for spec in &specs {
-            let found = metadata
-                .topics()
-                .iter()
-                .find(|t| t.name() == spec.name)
-                .map(|t| t.partitions().len() as i32)
-                .unwrap_or(0);
-            if found == 0 {
+            let topic = metadata.topics().iter().find(|t| t.name() == spec.name);
+            let found = topic.map(|t| t.partitions().len() as i32).unwrap_or(0);
+            let leaderless = topic.is_some_and(|t| t.partitions().iter().any(|p| p.leader() < 0));
+            if found == 0 || leaderless {
                 missing = Some(spec.name.clone());
             } else if found != spec.partitions {
                 return Err(TopicError::PartitionMismatch {
@@ -129,7 +127,7 @@ async fn check_partitions(
             Some(topic) if tokio::time::Instant::now() >= deadline => {
                 return Err(TopicError::Create {
                     topic,
-                    reason: format!("not visible in the cluster metadata after {ADMIN_TIMEOUT:?}"),
+                    reason: format!("no leader for every partition after {ADMIN_TIMEOUT:?}"),
                 })
             }
             Some(_) => tokio::time::sleep(METADATA_RETRY).await,

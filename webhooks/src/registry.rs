@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use orderflow_kafka::KafkaSettings;
+use orderflow_kafka::{end_offsets, KafkaSettings};
 use orderflow_schemas::events::WebhookSubscription;
 use orderflow_schemas::{Codec, EventType, SubscriptionId, Topics};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -15,8 +15,6 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::subscription::wants;
-
-const WATERMARK_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -57,13 +55,12 @@ impl SubscriptionRegistry {
         let watermark_topic = topic.clone();
         let (consumer, ends) = tokio::task::spawn_blocking(move || {
             let mut assignment = TopicPartitionList::new();
-            let mut ends = Vec::new();
             for partition in 0..partitions {
                 assignment.add_partition_offset(&watermark_topic, partition, Offset::Beginning)?;
-                let (_, high) =
-                    consumer.fetch_watermarks(&watermark_topic, partition, WATERMARK_TIMEOUT)?;
-                ends.push((partition, high));
             }
+            let ends: Vec<(i32, i64)> = (0..partitions)
+                .zip(end_offsets(&consumer, &watermark_topic, partitions)?)
+                .collect();
             consumer.assign(&assignment)?;
             Ok::<_, rdkafka::error::KafkaError>((consumer, ends))
         })

@@ -65,6 +65,9 @@ pub enum MailError {
     Setup { server: String, reason: String },
     #[error("sending through {server} failed: {reason}")]
     Send { server: String, reason: String },
+    /// The server refused this message for good (an SMTP 5xx reply), e.g. for its recipient.
+    #[error("{server} refused the message: {reason}")]
+    Refused { server: String, reason: String },
 }
 
 pub enum Mailer {

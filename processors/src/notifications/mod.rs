@@ -34,9 +34,12 @@ impl Notifications {
             return Ok(());
         }
         let message = confirmation(order, &self.from)?;
-        self.mailer
-            .send(&message)
-            .map_err(|e| ProcessError::Transient(e.to_string()))?;
+        // A refusal for good goes to the dead-letter topic, so that one bad address cannot hold
+        // up every later email; anything else is retried.
+        self.mailer.send(&message).map_err(|e| match e {
+            MailError::Refused { .. } => ProcessError::Rejected(e.to_string()),
+            _ => ProcessError::Transient(e.to_string()),
+        })?;
         tracing::info!(order_id = %order.order_id, "confirmation email sent");
         ctx.store()?.put(&key, &true)?;
         Ok(())

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use orderflow_kafka::watermarks;
 use orderflow_state::{Changes, PartitionStore};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -13,8 +14,6 @@ use super::RuntimeError;
 pub(crate) const CHECKPOINT_KEY: &str = "changelog.next-offset";
 /// Restored records are applied to RocksDB in batches of this many.
 const RESTORE_BATCH_RECORDS: usize = 10_000;
-/// Bound on one Kafka metadata or watermark call during restore.
-const KAFKA_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL_TIMEOUT: Duration = Duration::from_millis(200);
 
 pub(crate) struct Restorer {
@@ -57,9 +56,7 @@ impl Restorer {
             processor: self.processor,
             source,
         };
-        let (low, high) = self
-            .watermarks
-            .fetch_watermarks(changelog, partition, KAFKA_CALL_TIMEOUT)
+        let (low, high) = watermarks(&self.watermarks, changelog, partition)
             .map_err(|e| self.error(changelog, partition, e.to_string()))?;
 
         let mut store = PartitionStore::open(path).map_err(state)?;

@@ -1,8 +1,8 @@
 //! Watches the pipeline's topics and reports what happens to each order, as it happens.
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use orderflow_kafka::end_offsets;
 use orderflow_schemas::events::{AnyEvent, AuthorizationOutcome};
 use orderflow_schemas::{Codec, EventType, Topics};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -11,13 +11,13 @@ use tokio::sync::mpsc;
 
 use crate::settings::Settings;
 
-const WATCHED: [EventType; 4] = [
+const WATCHED: [EventType; 5] = [
     EventType::StockReservationResult,
+    EventType::StockReleaseRequested,
     EventType::PaymentAuthorization,
     EventType::OrderCompleted,
     EventType::OrderFailed,
 ];
-const WATERMARK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Something that happened to an order.
 pub enum Step {
@@ -44,9 +44,9 @@ pub fn watch(
     let mut assignment = TopicPartitionList::new();
     for event_type in WATCHED {
         let topic = topics.of(event_type);
-        for partition in 0..topics.partitions(event_type.key_kind()) {
-            let (_, end) = consumer.fetch_watermarks(topic, partition, WATERMARK_TIMEOUT)?;
-            assignment.add_partition_offset(topic, partition, Offset::Offset(end))?;
+        let ends = end_offsets(&consumer, topic, topics.partitions(event_type.key_kind()))?;
+        for (partition, end) in ends.into_iter().enumerate() {
+            assignment.add_partition_offset(topic, partition as i32, Offset::Offset(end))?;
         }
     }
     consumer.assign(&assignment)?;
@@ -82,6 +82,10 @@ fn observe(event: AnyEvent) -> Option<Observation> {
                 "not available"
             };
             let text = format!("stock  {} x{} {verdict}", r.sku, r.quantity);
+            (r.order_id, Step::Progress(text))
+        }
+        AnyEvent::StockReleaseRequested(r) => {
+            let text = format!("stock  {} given back", r.sku);
             (r.order_id, Step::Progress(text))
         }
         AnyEvent::PaymentAuthorization(p) => {

@@ -34,11 +34,15 @@ pub async fn run(settings: Settings, orders: usize) -> anyhow::Result<()> {
     );
     let pipeline = Pipeline::connect(settings).await?;
     let mut tasks = JoinSet::new();
-    for name in ProcessorName::ALL {
-        pipeline.start_processor(name, &mut tasks, &shutdown)?;
-    }
-    pipeline.start_webhook_sink(&mut tasks, &shutdown).await?;
-    let gateway = pipeline.start_gateway(&mut tasks, &shutdown).await?;
+    let started = start(&pipeline, &mut tasks, &shutdown).await;
+    let gateway = match started {
+        Ok(gateway) => gateway,
+        Err(e) => {
+            shutdown.cancel();
+            let _ = supervise(tasks, shutdown).await;
+            return Err(e);
+        }
+    };
     // A component that fails cancels `shutdown`, which ends the demo at once.
     let components = tokio::spawn(supervise(tasks, shutdown.clone()));
     let base = format!("http://{gateway}");
@@ -172,6 +176,18 @@ pub async fn run(settings: Settings, orders: usize) -> anyhow::Result<()> {
     shutdown.cancel();
     let stopped = components.await?;
     stopped.and(outcome)
+}
+
+async fn start(
+    pipeline: &Pipeline,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<std::net::SocketAddr> {
+    for name in ProcessorName::ALL {
+        pipeline.start_processor(name, tasks, shutdown)?;
+    }
+    pipeline.start_webhook_sink(tasks, shutdown).await?;
+    pipeline.start_gateway(tasks, shutdown).await
 }
 
 async fn call(
