@@ -224,6 +224,12 @@ mod tests {
     }
 
     #[test]
+    fn a_numeric_instance_id_is_taken_as_its_name() {
+        let settings = from_toml("[processors]\ninstance_id = 2\n").unwrap();
+        assert_eq!(settings.processors.instance_id, "2");
+    }
+
+    #[test]
     fn an_unknown_setting_is_named_in_the_error() {
         let error = from_toml("[gateway]\nlisten_port = 80\n")
             .unwrap_err()

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -14,6 +14,7 @@ pub struct ProcessorSettings {
     /// Names this instance among the instances of a processor; with the group it forms the
     /// stable `transactional.id`, so it must differ between instances running at once and stay
     /// the same across restarts of one instance (a StatefulSet pod name fits).
+    #[serde(deserialize_with = "name_or_number")]
     pub instance_id: String,
     /// How often the open transaction commits, in milliseconds.
     pub commit_interval_ms: u64,
@@ -46,4 +47,19 @@ impl ProcessorSettings {
     pub fn commit_interval(&self) -> Duration {
         Duration::from_millis(self.commit_interval_ms)
     }
+}
+
+/// `ORDERFLOW_PROCESSORS__INSTANCE_ID=0` reaches serde as a number; an instance id is a name
+/// either way.
+fn name_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Name(String),
+        Number(u64),
+    }
+    Ok(match Raw::deserialize(deserializer)? {
+        Raw::Name(name) => name,
+        Raw::Number(number) => number.to_string(),
+    })
 }
