@@ -77,26 +77,42 @@ impl Task {
                 return;
             }
         }
-        let followers = self.follower_partitions(&tasks);
-        if let (Some(follower), true) = (&self.follower, followers.count() > 0) {
-            let assigned = committed_or_beginning(consumer, &followers)
-                .map_err(|f| format!("{f:?}"))
-                .and_then(|c| follower.incremental_assign(&c).map_err(|e| e.to_string()));
-            if let Err(reason) = assigned {
-                tracing::error!(
-                    processor = self.names.processor,
-                    reason,
-                    "cannot assign follower inputs"
-                );
-                self.rewind_needed = true;
-            }
-        }
+        self.pending_followers.extend(&tasks);
+        self.assign_followers(consumer);
         tracing::info!(
             processor = self.names.processor,
             tasks = ?tasks,
             partitions = partitions.count(),
             "partitions assigned"
         );
+    }
+
+    /// Starts reading the follower inputs of tasks whose lead was assigned, at the group's
+    /// committed offsets. The broker withholds those offsets while a transaction that could
+    /// still commit them is open (a crashed member's, until it times out), so tasks whose
+    /// offsets are not known yet stay pending and are tried again from the poll loop.
+    pub(crate) fn assign_followers(&mut self, consumer: &BaseConsumer<TaskContext>) {
+        let Some(follower) = self.follower.clone() else {
+            self.pending_followers.clear();
+            return;
+        };
+        if self.pending_followers.is_empty() {
+            return;
+        }
+        let tasks = std::mem::take(&mut self.pending_followers);
+        let followers = self.follower_partitions(&tasks);
+        let assigned = committed_or_beginning(consumer, &followers)
+            .map_err(|f| format!("{f:?}"))
+            .and_then(|c| follower.incremental_assign(&c).map_err(|e| e.to_string()));
+        if let Err(reason) = assigned {
+            tracing::warn!(
+                processor = self.names.processor,
+                tasks = ?tasks,
+                reason,
+                "follower inputs not assigned yet; trying again"
+            );
+            self.pending_followers = tasks;
+        }
     }
 
     fn open_store(&mut self, partition: i32) -> Result<(), super::RuntimeError> {
@@ -157,15 +173,18 @@ impl Task {
         for partition in &tasks {
             self.stores.remove(partition);
         }
+        self.pending_followers.retain(|p| !tasks.contains(p));
         let followers = self.follower_partitions(&tasks);
         if let (Some(follower), true) = (&self.follower, followers.count() > 0) {
             if let Err(e) = follower.incremental_unassign(&followers) {
-                tracing::warn!(processor = self.names.processor, error = %e, "cannot release follower inputs");
+                let processor = self.names.processor;
+                tracing::warn!(processor, error = %e, "cannot release follower inputs");
             }
         }
         self.txn
             .consumed
             .retain(|(topic, partition), _| partitions.find_partition(topic, *partition).is_none());
-        tracing::info!(processor = self.names.processor, tasks = ?tasks, lost, "partitions revoked");
+        let processor = self.names.processor;
+        tracing::info!(processor, tasks = ?tasks, lost, "partitions revoked");
     }
 }

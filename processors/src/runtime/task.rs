@@ -28,6 +28,8 @@ use super::{Environment, ProcessError, Processor, RuntimeError, Topology};
 const PUNCTUATE_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest wait in one poll of the group consumer when no input is flowing.
 const IDLE_POLL: Duration = Duration::from_millis(10);
+/// Pause between attempts to learn the committed offsets of follower inputs.
+const FOLLOWER_RETRY: Duration = Duration::from_secs(1);
 /// Pauses between attempts while something outside the record keeps failing.
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -66,6 +68,8 @@ pub(crate) struct Task {
     pub follower: Option<Arc<BaseConsumer>>,
     pub restorer: Restorer,
     pub stores: BTreeMap<i32, OwnedStore>,
+    /// Tasks whose follower inputs still wait for their committed offsets.
+    pub pending_followers: Vec<i32>,
     pub txn: Transaction,
     pub rewind_needed: bool,
     pub failure: Option<RuntimeError>,
@@ -154,6 +158,7 @@ fn drive(
     shutdown: &CancellationToken,
 ) -> Result<(), RuntimeError> {
     let mut last_punctuate = Instant::now();
+    let mut last_follower_attempt = Instant::now();
     let mut idle = false;
     while !shutdown.is_cancelled() {
         // Rebalance callbacks run inside this poll; the task is not locked meanwhile.
@@ -168,6 +173,10 @@ fn drive(
                 task.recover(fault, true);
             }
             continue;
+        }
+        if !task.pending_followers.is_empty() && last_follower_attempt.elapsed() >= FOLLOWER_RETRY {
+            last_follower_attempt = Instant::now();
+            task.assign_followers(consumer);
         }
 
         idle = true;
@@ -237,6 +246,7 @@ impl Task {
             follower,
             restorer,
             stores: BTreeMap::new(),
+            pending_followers: Vec::new(),
             txn: Transaction::default(),
             rewind_needed: false,
             failure: None,
