@@ -52,6 +52,22 @@ pub enum Command {
         #[arg(long)]
         max: Option<u64>,
     },
+    /// Place orders while killing and restarting processors, then check no order was lost or
+    /// doubled; exits non-zero if an invariant broke.
+    Chaos {
+        /// Orders to place.
+        #[arg(long, default_value_t = 2000)]
+        orders: usize,
+        /// Processor instances to kill (SIGKILL) and restart during the run.
+        #[arg(long, default_value_t = 3)]
+        kills: usize,
+        /// Orders placed per second.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// Seed of the order mix and of the kill schedule.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Start the pipeline, send a mix of orders through it and show what happens to each.
     Demo {
         /// Orders to place.
@@ -60,7 +76,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 pub enum ProcessorName {
     Inventory,
     Payments,

@@ -65,6 +65,20 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             max,
         } => return commands::tail::run(&settings, &topic, from_beginning, max).await,
         Command::Demo { orders } => return commands::demo::run(settings, orders).await,
+        Command::Chaos {
+            orders,
+            kills,
+            rate,
+            seed,
+        } => {
+            let run = commands::chaos::ChaosRun {
+                orders,
+                kills,
+                rate,
+                seed,
+            };
+            return commands::chaos::run(settings, run).await;
+        }
         _ => {}
     }
 
@@ -99,7 +113,10 @@ async fn start(
             pipeline.start_webhook_sink(tasks, shutdown).await?;
             pipeline.start_gateway(tasks, shutdown).await?;
         }
-        Command::WebhookListen { .. } | Command::Tail { .. } | Command::Demo { .. } => {}
+        Command::WebhookListen { .. }
+        | Command::Tail { .. }
+        | Command::Demo { .. }
+        | Command::Chaos { .. } => {}
     }
     Ok(())
 }

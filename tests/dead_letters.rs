@@ -58,10 +58,18 @@ async fn undecodable_records_are_dead_lettered_and_processing_continues() {
         }
     })
     .await;
-    let (status, order) = send_json(&http, Method::POST, &pipeline.url("/v1/orders"), &json!({
-        "customer_id": "cust-9", "email": "b@example.com", "currency": "EUR", "payment_token": "tok_visa",
-        "items": [{"sku": "KIBBLE", "quantity": 1, "unit_price": 700}]
-    }))
+    let (status, order) = send_json(
+        &http,
+        Method::POST,
+        &pipeline.url("/v1/orders"),
+        &json!({
+            "customer_id": "cust-9",
+            "email": "b@example.com",
+            "currency": "EUR",
+            "payment_token": "tok_visa",
+            "items": [{"sku": "KIBBLE", "quantity": 1, "unit_price": 700}]
+        }),
+    )
     .await;
     assert_eq!(status, 201);
     let order_id = order["id"].as_str().unwrap().to_owned();

@@ -45,7 +45,10 @@ fn order(i: usize) -> (Kind, Value) {
         4..=6 => (
             Kind::SoldOut,
             "tok_visa",
-            json!([{"sku": "NONE", "quantity": 1, "unit_price": 500}, {"sku": "PLENTY-B", "quantity": 3, "unit_price": 250}]),
+            json!([
+                {"sku": "NONE", "quantity": 1, "unit_price": 500},
+                {"sku": "PLENTY-B", "quantity": 3, "unit_price": 250}
+            ]),
         ),
         7..=9 => (
             Kind::Scarce,
@@ -55,7 +58,10 @@ fn order(i: usize) -> (Kind, Value) {
         _ => (
             Kind::Ordinary,
             "tok_visa",
-            json!([{"sku": "PLENTY-A", "quantity": 2, "unit_price": 1000}, {"sku": "PLENTY-B", "quantity": 1, "unit_price": 250}]),
+            json!([
+                {"sku": "PLENTY-A", "quantity": 2, "unit_price": 1000},
+                {"sku": "PLENTY-B", "quantity": 1, "unit_price": 250}
+            ]),
         ),
     };
     let body = json!({

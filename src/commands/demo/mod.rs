@@ -60,7 +60,7 @@ pub async fn run(settings: Settings, orders: usize) -> anyhow::Result<()> {
     ));
 
     let story = async {
-        println!("== subscribing {hook_url} (an `orderflow webhook-listen`-style receiver) to order outcomes");
+        println!("== subscribing {hook_url}, a receiver that verifies signatures, to outcomes");
         let created = call(
             &http,
             reqwest::Method::POST,
@@ -117,7 +117,7 @@ pub async fn run(settings: Settings, orders: usize) -> anyhow::Result<()> {
         while decided.len() < orders || webhooks.len() < orders {
             if started.elapsed() > DEMO_DEADLINE {
                 bail!(
-                    "only {} of {orders} orders decided and {} webhooks received within {DEMO_DEADLINE:?}",
+                    "{} of {orders} orders decided, {} webhooks received in {DEMO_DEADLINE:?}",
                     decided.len(),
                     webhooks.len()
                 );
@@ -155,7 +155,8 @@ pub async fn run(settings: Settings, orders: usize) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let reasons: Vec<String> = failed.iter().map(|(r, n)| format!("{n} {r}")).collect();
         println!(
-            "== summary: {orders} orders, {completed} completed, {} failed ({}); {} webhooks verified; {} confirmation emails in {}",
+            "== summary: {orders} orders, {completed} completed, {} failed ({}); \
+             {} webhooks verified; {} confirmation emails in {}",
             failed.values().sum::<usize>(),
             reasons.join(", "),
             webhooks.len(),
