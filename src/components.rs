@@ -11,13 +11,16 @@ use orderflow_processors::orders::Orders;
 use orderflow_processors::payments::{Payments, SimulatedProvider};
 use orderflow_processors::runtime::{self, Environment, Processor};
 use orderflow_schemas::{Codec, Topics};
-use orderflow_webhooks::{sink, SubscriptionRegistry};
+use orderflow_webhooks::SubscriptionRegistry;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ProcessorName;
 use crate::settings::Settings;
+
+/// How long attempts in flight may take to finish once the webhook sink stopped.
+const SINK_DRAIN: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// What every component needs: settings, the topic catalogue and the codec.
 #[derive(Clone)]
@@ -54,6 +57,7 @@ impl Pipeline {
         let address = listener.local_addr()?;
         let gateway = Gateway::start(
             settings.gateway.clone(),
+            &settings.webhooks,
             &settings.kafka,
             &self.topics,
             self.codec.clone(),
@@ -83,46 +87,61 @@ impl Pipeline {
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
         let processor = self.processor(name)?;
-        let environment = Environment {
-            kafka: self.settings.kafka.clone(),
-            topics: self.topics.clone(),
-            codec: self.codec.clone(),
-            settings: self.settings.processors.clone(),
-        };
+        let environment = self.environment();
         let shutdown = shutdown.clone();
         // The runtime blocks on Kafka's transaction calls, so it gets a thread of its own.
         tasks.spawn_blocking(move || Ok(runtime::run(processor, environment, shutdown)?));
         Ok(())
     }
 
+    /// The sink runs on the exactly-once runtime like the processors; once that stopped,
+    /// attempts still in flight get a moment to finish and be recorded.
     pub async fn start_webhook_sink(
         &self,
         tasks: &mut JoinSet<anyhow::Result<()>>,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
+        let s = &self.settings;
         let registry = SubscriptionRegistry::start(
-            &self.settings.kafka,
+            &s.kafka,
             &self.topics,
             self.codec.clone(),
             shutdown.clone(),
         )
         .await?;
-        let pipeline = self.clone();
+        // Deliveries decided before every subscription is known would miss subscribers.
+        registry.ready().await;
+        let (sink, dispatcher) = orderflow_webhooks::sink(
+            &s.kafka,
+            &self.topics,
+            self.codec.clone(),
+            registry,
+            &s.webhooks,
+        )?;
+        let environment = self.environment();
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
-            let s = &pipeline.settings;
-            sink::run(
-                &s.kafka,
-                &pipeline.topics,
-                pipeline.codec.clone(),
-                registry,
-                &s.webhooks,
-                shutdown,
-            )
+            let processor: Box<dyn Processor> = Box::new(sink);
+            let ran = tokio::task::spawn_blocking(move || {
+                runtime::run(processor, environment, shutdown).map_err(anyhow::Error::from)
+            })
             .await?;
-            Ok(())
+            let left = dispatcher.drain(SINK_DRAIN).await;
+            if left > 0 {
+                tracing::warn!(in_flight = left, "webhook attempts still in flight at exit");
+            }
+            ran
         });
         Ok(())
+    }
+
+    fn environment(&self) -> Environment {
+        Environment {
+            kafka: self.settings.kafka.clone(),
+            topics: self.topics.clone(),
+            codec: self.codec.clone(),
+            settings: self.settings.processors.clone(),
+        }
     }
 }
 

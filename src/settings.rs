@@ -185,8 +185,8 @@ impl Settings {
         if self.gateway.produce_timeout_ms == 0 {
             return invalid("gateway.produce_timeout_ms", "must be above 0");
         }
-        if self.webhooks.max_attempts == 0 {
-            return invalid("webhooks.max_attempts", "must be at least 1");
+        if let Some((setting, problem)) = self.webhooks.problem() {
+            return invalid(setting, problem);
         }
         if url::Url::parse(&self.registry.url).is_err() {
             return invalid("registry.url", "must be an absolute URL");

@@ -42,7 +42,7 @@ async fn undecodable_records_are_dead_lettered_and_processing_continues() {
             .unwrap();
     }
 
-    let http = reqwest::Client::new();
+    let http = support::http();
     let (status, _) = send_json(
         &http,
         Method::PUT,

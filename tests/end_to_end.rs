@@ -97,7 +97,7 @@ async fn two_hundred_orders_reach_exactly_one_outcome_with_webhooks_emails_and_s
         return;
     }
     let pipeline = Pipeline::start("e2e").await;
-    let http = reqwest::Client::new();
+    let http = support::http();
 
     // A subscriber that verifies every delivery with the reference Standard Webhooks library.
     let receiver_port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -74,7 +74,7 @@ async fn bad_requests_get_problems_naming_each_field_and_write_nothing() {
     let pipeline = Pipeline::start("bad-input").await;
     let topic = pipeline.topics().of(EventType::OrderCreated).to_owned();
     let before = topic_end(&topic, support::PARTITIONS);
-    let http = reqwest::Client::new();
+    let http = support::http();
     let orders = pipeline.url("/v1/orders");
 
     let malformed = http
@@ -230,7 +230,7 @@ async fn a_broker_that_stops_answering_gets_503_with_retry_after_never_2xx() {
         ],
     );
     let _gateway = Reaped(gateway);
-    let http = reqwest::Client::new();
+    let http = support::http();
     let orders = format!("http://127.0.0.1:{port}/v1/orders");
     eventually(
         &format!("gateway up (log {})", log.display()),

@@ -4,8 +4,11 @@
 //! `201 Created` only after Kafka acknowledged the write; `PUT /v1/inventory/{sku}` writes
 //! `stock.set` (key: SKU); `/v1/webhooks` writes `webhook.subscription` records (key:
 //! subscription id). `GET` requests answer from views the gateway materializes from
-//! `order.created`, `order.completed`, `order.failed` and `stock.level`.
+//! `order.created`, `order.completed`, `order.failed` and `stock.level`, and the webhook
+//! routes from `webhook.attempt` and `webhook.delivery-failed`; a replay writes
+//! `webhook.delivery-requested` (key: order id). The webhook routes need an API key.
 
+mod auth;
 mod body;
 pub mod problem;
 mod producer;
@@ -14,5 +17,6 @@ mod server;
 mod settings;
 pub mod views;
 
+pub use auth::ApiKeySetting;
 pub use server::{Gateway, GatewayError};
 pub use settings::GatewaySettings;

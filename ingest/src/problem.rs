@@ -16,6 +16,7 @@ pub enum ProblemKind {
     Validation,
     BodyTooLarge,
     UnsupportedMediaType,
+    Unauthorized,
     NotFound,
     MethodNotAllowed,
     Unavailable,
@@ -23,11 +24,12 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 8] = [
+    pub const ALL: [ProblemKind; 9] = [
         ProblemKind::MalformedJson,
         ProblemKind::Validation,
         ProblemKind::BodyTooLarge,
         ProblemKind::UnsupportedMediaType,
+        ProblemKind::Unauthorized,
         ProblemKind::NotFound,
         ProblemKind::MethodNotAllowed,
         ProblemKind::Unavailable,
@@ -40,6 +42,7 @@ impl ProblemKind {
             ProblemKind::Validation => "validation",
             ProblemKind::BodyTooLarge => "body-too-large",
             ProblemKind::UnsupportedMediaType => "unsupported-media-type",
+            ProblemKind::Unauthorized => "unauthorized",
             ProblemKind::NotFound => "not-found",
             ProblemKind::MethodNotAllowed => "method-not-allowed",
             ProblemKind::Unavailable => "unavailable",
@@ -53,6 +56,7 @@ impl ProblemKind {
             ProblemKind::Validation => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ProblemKind::NotFound => StatusCode::NOT_FOUND,
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -66,6 +70,7 @@ impl ProblemKind {
             ProblemKind::Validation => "The request has invalid or missing fields",
             ProblemKind::BodyTooLarge => "The request body is too large",
             ProblemKind::UnsupportedMediaType => "The request body must be JSON",
+            ProblemKind::Unauthorized => "The request needs a valid API key",
             ProblemKind::NotFound => "No such resource",
             ProblemKind::MethodNotAllowed => "The resource does not support this method",
             ProblemKind::Unavailable => {
@@ -167,6 +172,9 @@ impl IntoResponse for Problem {
         );
         if self.kind == ProblemKind::Unavailable {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        if self.kind == ProblemKind::Unauthorized {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if self.kind == ProblemKind::BodyTooLarge {
             // The rest of the body was never read, so the connection cannot carry another

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::auth::ApiKeySetting;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewaySettings {
@@ -14,8 +16,10 @@ pub struct GatewaySettings {
     pub max_body_bytes: usize,
     /// How long a request waits for Kafka to acknowledge its write, in ms; then `503`.
     pub produce_timeout_ms: u64,
-    /// Folder of the gateway's materialized views (orders, stock levels).
+    /// Folder of the gateway's materialized views (orders, stock levels, webhook attempts).
     pub state_dir: PathBuf,
+    /// Keys that may use the protected routes; with none, those routes admit nobody.
+    pub api_keys: Vec<ApiKeySetting>,
 }
 
 impl Default for GatewaySettings {
@@ -25,6 +29,7 @@ impl Default for GatewaySettings {
             max_body_bytes: 1024 * 1024,
             produce_timeout_ms: 5_000,
             state_dir: PathBuf::from(".orderflow/gateway"),
+            api_keys: Vec::new(),
         }
     }
 }

@@ -195,6 +195,16 @@ impl Codec {
             EventType::WebhookSubscription => {
                 AnyEvent::WebhookSubscription(self.decode(payload).await?)
             }
+            EventType::WebhookAttempt => AnyEvent::WebhookAttempt(self.decode(payload).await?),
+            EventType::WebhookDeliveryFailed => {
+                AnyEvent::WebhookDeliveryFailed(self.decode(payload).await?)
+            }
+            EventType::WebhookDeliveryRequested => {
+                AnyEvent::WebhookDeliveryRequested(self.decode(payload).await?)
+            }
+            EventType::WebhookSubscriptionDisabled => {
+                AnyEvent::WebhookSubscriptionDisabled(self.decode(payload).await?)
+            }
         })
     }
 }

@@ -58,16 +58,20 @@ impl<'a> StagedStore<'a> {
         to: &str,
         limit: usize,
     ) -> Result<Vec<(String, V)>, StateError> {
+        let (from, to) = (from.as_bytes(), to.as_bytes());
+        let staged: Vec<(&[u8], &Change)> = self
+            .base
+            .range(from, to)
+            .chain(self.changes.range(from, to))
+            .collect();
+        // Each staged key can hide at most one stored entry, so this many stored entries
+        // always hold the first `limit` of the merged view.
         let mut merged: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
             .store
-            .range(from.as_bytes(), to.as_bytes())?
+            .range(from, to, limit.saturating_add(staged.len()))?
             .into_iter()
             .map(|(k, v)| (k, Some(v)))
             .collect();
-        let staged = self
-            .base
-            .range(from.as_bytes(), to.as_bytes())
-            .chain(self.changes.range(from.as_bytes(), to.as_bytes()));
         for (key, change) in staged {
             merged.insert(key.to_vec(), change.value().map(<[u8]>::to_vec));
         }

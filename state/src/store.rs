@@ -87,15 +87,15 @@ impl PartitionStore {
             .map_err(self.io("read metadata"))
     }
 
-    /// Entries with keys in `[from, to)`, in key order.
-    pub fn range(&self, from: &[u8], to: &[u8]) -> Result<Vec<Entry>, StateError> {
+    /// At most `limit` entries with keys in `[from, to)`, in key order.
+    pub fn range(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Vec<Entry>, StateError> {
         let mut entries = Vec::new();
         for item in self
             .db
             .iterator(IteratorMode::From(from, Direction::Forward))
         {
             let (key, value) = item.map_err(self.io("scan"))?;
-            if key.as_ref() >= to {
+            if key.as_ref() >= to || entries.len() >= limit {
                 break;
             }
             entries.push((key.into_vec(), value.into_vec()));
@@ -142,7 +142,8 @@ mod tests {
             None,
             "metadata is not data"
         );
-        assert_eq!(store.range(b"stock/", b"stock0").unwrap().len(), 2);
+        assert_eq!(store.range(b"stock/", b"stock0", 10).unwrap().len(), 2);
+        assert_eq!(store.range(b"stock/", b"stock0", 1).unwrap().len(), 1);
     }
 
     #[test]

@@ -20,6 +20,21 @@ pub const REGISTRY: &str = "http://127.0.0.1:8081";
 pub const SMTP: &str = "127.0.0.1:2525";
 /// Partitions of the order and SKU topics in tests.
 pub const PARTITIONS: i32 = 3;
+/// The API key every test pipeline accepts, and [`http`] sends.
+pub const API_KEY: &str = "orderflow-test-key-0123456789";
+/// The webhook retry schedule of test pipelines: four attempts within about two seconds.
+pub const RETRY_SCHEDULE_MS: &str = "[0, 300, 600, 900]";
+
+/// An HTTP client that authenticates with the test pipelines' API key.
+pub fn http() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {API_KEY}").parse().expect("a header value");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
+}
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -107,7 +122,19 @@ impl Pipeline {
             ),
             ("ORDERFLOW_NOTIFICATIONS__SMTP__PORT", "2525".to_owned()),
             ("ORDERFLOW_NOTIFICATIONS__SMTP__TLS", "none".to_owned()),
-            ("ORDERFLOW_WEBHOOKS__RETRY_DELAY_MS", "200".to_owned()),
+            (
+                "ORDERFLOW_GATEWAY__API_KEYS",
+                format!("[{{name=\"tests\", key=\"{API_KEY}\"}}]"),
+            ),
+            (
+                "ORDERFLOW_WEBHOOKS__RETRY_SCHEDULE_MS",
+                RETRY_SCHEDULE_MS.to_owned(),
+            ),
+            // The receivers of the tests listen on loopback.
+            (
+                "ORDERFLOW_WEBHOOKS__ALLOWED_NETWORKS",
+                "[\"127.0.0.0/8\", \"::1/128\"]".to_owned(),
+            ),
             ("RUST_LOG", "info,librdkafka=warn".to_owned()),
         ]
         .into_iter()
@@ -117,10 +144,15 @@ impl Pipeline {
 
     /// Starts `orderflow run` and waits until its gateway answers.
     pub async fn start(prefix: &str) -> Pipeline {
+        Self::start_with(prefix, &[]).await
+    }
+
+    /// Starts `orderflow run` with settings beyond the test defaults.
+    pub async fn start_with(prefix: &str, extra: &[(&str, String)]) -> Pipeline {
         let namespace = unique_namespace(prefix);
         let dir = tempfile::tempdir().expect("a temporary folder");
         let port = free_port();
-        let (child, log) = spawn_orderflow("run", &namespace, dir.path(), port, &[]);
+        let (child, log) = spawn_orderflow("run", &namespace, dir.path(), port, extra);
         let pipeline = Pipeline {
             child,
             namespace,
@@ -134,7 +166,7 @@ impl Pipeline {
 
     async fn await_gateway(&self) {
         let started = Instant::now();
-        let http = reqwest::Client::new();
+        let http = http();
         while started.elapsed() < Duration::from_secs(90) {
             if let Ok(r) = http.get(format!("{}/v1/webhooks", self.base)).send().await {
                 if r.status().is_success() {

@@ -20,6 +20,8 @@ pub struct Deliverable {
     pub event_type: EventType,
     pub event_id: String,
     pub order_id: String,
+    /// When the event happened, in epoch ms.
+    pub at_ms: i64,
     pub body: Vec<u8>,
 }
 
@@ -41,6 +43,7 @@ pub fn deliverable(event: &AnyEvent) -> Option<Deliverable> {
         event_type: event.event_type(),
         event_id,
         order_id: order_id.to_string(),
+        at_ms,
         body,
     })
 }

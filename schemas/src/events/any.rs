@@ -14,6 +14,10 @@ pub enum AnyEvent {
     StockReservationResult(StockReservationResult),
     PaymentAuthorization(PaymentAuthorization),
     WebhookSubscription(WebhookSubscription),
+    WebhookAttempt(WebhookAttempt),
+    WebhookDeliveryFailed(WebhookDeliveryFailed),
+    WebhookDeliveryRequested(WebhookDeliveryRequested),
+    WebhookSubscriptionDisabled(WebhookSubscriptionDisabled),
 }
 
 impl AnyEvent {
@@ -29,6 +33,10 @@ impl AnyEvent {
             AnyEvent::StockReservationResult(_) => EventType::StockReservationResult,
             AnyEvent::PaymentAuthorization(_) => EventType::PaymentAuthorization,
             AnyEvent::WebhookSubscription(_) => EventType::WebhookSubscription,
+            AnyEvent::WebhookAttempt(_) => EventType::WebhookAttempt,
+            AnyEvent::WebhookDeliveryFailed(_) => EventType::WebhookDeliveryFailed,
+            AnyEvent::WebhookDeliveryRequested(_) => EventType::WebhookDeliveryRequested,
+            AnyEvent::WebhookSubscriptionDisabled(_) => EventType::WebhookSubscriptionDisabled,
         }
     }
 
@@ -45,6 +53,10 @@ impl AnyEvent {
             AnyEvent::StockReservationResult(e) => serde_json::to_value(e),
             AnyEvent::PaymentAuthorization(e) => serde_json::to_value(e),
             AnyEvent::WebhookSubscription(e) => serde_json::to_value(e),
+            AnyEvent::WebhookAttempt(e) => serde_json::to_value(e),
+            AnyEvent::WebhookDeliveryFailed(e) => serde_json::to_value(e),
+            AnyEvent::WebhookDeliveryRequested(e) => serde_json::to_value(e),
+            AnyEvent::WebhookSubscriptionDisabled(e) => serde_json::to_value(e),
         };
         value.unwrap_or_default()
     }

@@ -12,7 +12,10 @@ pub use payment::{AuthorizationOutcome, PaymentAuthorization};
 pub use stock::{
     StockLevel, StockReleaseRequested, StockReservationRequested, StockReservationResult, StockSet,
 };
-pub use webhook::WebhookSubscription;
+pub use webhook::{
+    AttemptResult, DisableReason, RetiringSecret, WebhookAttempt, WebhookDeliveryFailed,
+    WebhookDeliveryRequested, WebhookSubscription, WebhookSubscriptionDisabled,
+};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -38,10 +41,14 @@ pub enum EventType {
     StockReservationResult,
     PaymentAuthorization,
     WebhookSubscription,
+    WebhookAttempt,
+    WebhookDeliveryFailed,
+    WebhookDeliveryRequested,
+    WebhookSubscriptionDisabled,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 14] = [
         EventType::OrderCreated,
         EventType::OrderCompleted,
         EventType::OrderFailed,
@@ -52,6 +59,10 @@ impl EventType {
         EventType::StockReservationResult,
         EventType::PaymentAuthorization,
         EventType::WebhookSubscription,
+        EventType::WebhookAttempt,
+        EventType::WebhookDeliveryFailed,
+        EventType::WebhookDeliveryRequested,
+        EventType::WebhookSubscriptionDisabled,
     ];
 
     /// The name used in topic names, webhook payloads and subscription filters.
@@ -67,6 +78,10 @@ impl EventType {
             EventType::StockReservationResult => "stock.reservation-result",
             EventType::PaymentAuthorization => "payment.authorization",
             EventType::WebhookSubscription => "webhook.subscription",
+            EventType::WebhookAttempt => "webhook.attempt",
+            EventType::WebhookDeliveryFailed => "webhook.delivery-failed",
+            EventType::WebhookDeliveryRequested => "webhook.delivery-requested",
+            EventType::WebhookSubscriptionDisabled => "webhook.subscription-disabled",
         }
     }
 
@@ -80,7 +95,9 @@ impl EventType {
             | EventType::StockLevel
             | EventType::StockReservationRequested
             | EventType::StockReleaseRequested => KeyKind::Sku,
-            EventType::WebhookSubscription => KeyKind::SubscriptionId,
+            EventType::WebhookSubscription | EventType::WebhookSubscriptionDisabled => {
+                KeyKind::SubscriptionId
+            }
             _ => KeyKind::OrderId,
         }
     }
@@ -103,6 +120,10 @@ impl EventType {
             EventType::StockReservationResult => StockReservationResult::SCHEMA,
             EventType::PaymentAuthorization => PaymentAuthorization::SCHEMA,
             EventType::WebhookSubscription => WebhookSubscription::SCHEMA,
+            EventType::WebhookAttempt => WebhookAttempt::SCHEMA,
+            EventType::WebhookDeliveryFailed => WebhookDeliveryFailed::SCHEMA,
+            EventType::WebhookDeliveryRequested => WebhookDeliveryRequested::SCHEMA,
+            EventType::WebhookSubscriptionDisabled => WebhookSubscriptionDisabled::SCHEMA,
         }
     }
 }

@@ -1,7 +1,8 @@
-//! `orderflow chaos`: places orders over HTTP while processor instances are killed (SIGKILL)
-//! and restarted, some with their state volume lost, and while a third of the run has three
-//! instances of the order saga joining and leaving its group; then checks, from everything
-//! committed to Kafka and every webhook received, that no order was lost or doubled.
+//! `orderflow chaos`: places orders over HTTP while processor and webhook sink instances are
+//! killed (SIGKILL) and restarted, some with their state volume lost, and while a third of the
+//! run has three instances of the order saga joining and leaving its group; then checks, from
+//! everything committed to Kafka and every webhook received, that no order was lost or
+//! doubled.
 
 mod check;
 mod facts;
@@ -39,6 +40,12 @@ pub struct ChaosRun {
     pub seed: u64,
 }
 
+/// The webhook sink, which runs on the processors' runtime and is killed like them.
+const SINK: Member = Member {
+    role: Role::Webhooks,
+    instance: 0,
+};
+
 fn processor(name: ProcessorName, instance: u32) -> Member {
     Member {
         role: Role::Processor(name),
@@ -68,9 +75,10 @@ pub async fn run(mut settings: Settings, run: ChaosRun) -> anyhow::Result<()> {
 
     // Topics first, so that the members do not race to create them.
     let pipeline = Pipeline::connect(settings.clone()).await?;
-    let env = member_env(&settings, port, &dir);
+    let api_key = format!("chaos-{}", uuid::Uuid::new_v4().simple());
+    let env = member_env(&settings, port, &dir, &api_key);
     let mut fleet = Fleet::new(&dir, env)?;
-    let result = drive(&pipeline, &mut fleet, &base, &run).await;
+    let result = drive(&pipeline, &mut fleet, &base, &api_key, &run).await;
     fleet.stop_all().await;
     let facts = result?;
 
@@ -87,7 +95,12 @@ pub async fn run(mut settings: Settings, run: ChaosRun) -> anyhow::Result<()> {
     }
 }
 
-fn member_env(settings: &Settings, port: u16, dir: &std::path::Path) -> Vec<(String, String)> {
+fn member_env(
+    settings: &Settings,
+    port: u16,
+    dir: &std::path::Path,
+    api_key: &str,
+) -> Vec<(String, String)> {
     let mut env = vec![
         ("ORDERFLOW_NAMESPACE", settings.namespace.clone()),
         (
@@ -103,8 +116,19 @@ fn member_env(settings: &Settings, port: u16, dir: &std::path::Path) -> Vec<(Str
             "ORDERFLOW_NOTIFICATIONS__OUTBOX_DIR",
             dir.join("outbox").display().to_string(),
         ),
-        ("ORDERFLOW_WEBHOOKS__RETRY_DELAY_MS", "500".to_owned()),
-        ("ORDERFLOW_WEBHOOKS__MAX_ATTEMPTS", "10".to_owned()),
+        (
+            "ORDERFLOW_WEBHOOKS__RETRY_SCHEDULE_MS",
+            "[0, 500, 1000, 2000, 4000, 8000]".to_owned(),
+        ),
+        // The run's webhook receiver listens on loopback.
+        (
+            "ORDERFLOW_WEBHOOKS__ALLOWED_NETWORKS",
+            "[\"127.0.0.0/8\"]".to_owned(),
+        ),
+        (
+            "ORDERFLOW_GATEWAY__API_KEYS",
+            format!("[{{name=\"chaos\", key=\"{api_key}\"}}]"),
+        ),
     ];
     if std::env::var_os("RUST_LOG").is_none() {
         env.push(("RUST_LOG", "info,librdkafka=warn".to_owned()));
@@ -116,20 +140,25 @@ async fn drive(
     pipeline: &Pipeline,
     fleet: &mut Fleet,
     base: &str,
+    api_key: &str,
     run: &ChaosRun,
 ) -> anyhow::Result<Facts> {
     fleet.start(Member {
         role: Role::Gateway,
         instance: 0,
     })?;
-    fleet.start(Member {
-        role: Role::Webhooks,
-        instance: 0,
-    })?;
+    fleet.start(SINK)?;
     for name in ProcessorName::ALL {
         fleet.start(processor(name, 0))?;
     }
-    let http = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {api_key}").parse()?,
+    );
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?;
     wait_for("the gateway", || async {
         http.get(format!("{base}/v1/webhooks"))
             .send()
@@ -209,6 +238,9 @@ async fn drive(
             fleet.start(processor(name, 0))?;
         }
     }
+    if !fleet.is_running(SINK) {
+        fleet.start(SINK)?;
+    }
     let crashed = fleet.crashed();
     if !crashed.is_empty() {
         bail!("members died on their own: {}", crashed.join(", "));
@@ -276,6 +308,7 @@ async fn unleash(
             let candidates: Vec<Member> = ProcessorName::ALL
                 .iter()
                 .map(|n| processor(*n, 0))
+                .chain([SINK])
                 .chain(helpers)
                 .filter(|m| fleet.is_running(*m))
                 .collect();

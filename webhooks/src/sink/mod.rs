@@ -1,168 +1,438 @@
-//! The webhook sink: consumes outcome events and delivers each to every subscription that
-//! asked for its type.
+//! The webhook sink: a processor on the exactly-once runtime that turns outcome events into
+//! deliveries and keeps every unsettled delivery in its store until it is settled.
 //!
-//! Delivery is at-least-once: an event's offset is stored only after every matching
-//! subscription got it or ran out of attempts, so a crash in between re-delivers it.
-//! Subscribers deduplicate by `webhook-id`, which is the same on every delivery of an event.
-//! Known shortcoming: events are handled one at a time, so one slow endpoint delays every
-//! other delivery; retries are bounded, and exhausted deliveries are only logged.
+//! Its inputs are co-partitioned by order id: `order.completed` and `order.failed` (new
+//! events), `webhook.attempt` (results of attempts, written by the [`Dispatcher`] beside the
+//! loop) and `webhook.delivery-requested` (replays). A delivery is settled when an attempt
+//! delivered it, when its subscription is gone, or when its last attempt failed and it went
+//! to `webhook.delivery-failed`, the sink's dead-letter topic.
+//!
+//! Delivery is at-least-once: the HTTP request is made before the transaction that records
+//! it commits, so a crash in between repeats it. Subscribers deduplicate by `webhook-id`.
+
+mod pending;
 
 use std::sync::Arc;
 
-use futures::future::join_all;
-use orderflow_kafka::KafkaSettings;
-use orderflow_schemas::{Codec, Topics};
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::Message;
-use serde::Deserialize;
-use tokio_util::sync::CancellationToken;
+use orderflow_processors::runtime::{Context, ProcessError, Processor, Topology};
+use orderflow_schemas::events::{
+    AnyEvent, AttemptResult, DisableReason, WebhookAttempt, WebhookDeliveryFailed,
+    WebhookDeliveryRequested, WebhookSubscription, WebhookSubscriptionDisabled,
+};
+use orderflow_schemas::{EventId, EventType, OrderId, SubscriptionId};
 
-use crate::delivery::{Deliverer, Outcome};
+use crate::attempt::Job;
+use crate::dispatcher::Dispatcher;
 use crate::envelope::deliverable;
 use crate::registry::SubscriptionRegistry;
-use crate::subscription::DELIVERED_EVENT_TYPES;
+use crate::schedule::RetrySchedule;
+use crate::settings::WebhookSettings;
+use pending::{
+    due_key, due_until, health_key, parse_due_key, pending_key, Health, Pending, DUE_PREFIX,
+};
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebhookSettings {
-    /// Attempts per event and subscription before the delivery is given up.
-    pub max_attempts: u32,
-    /// Pause after the first failed attempt, in ms; it doubles after each further failure.
-    pub retry_delay_ms: u64,
-    /// Bound on connecting to an endpoint, in ms.
-    pub connect_timeout_ms: u64,
-    /// Bound on a whole attempt, response included, in ms.
-    pub request_timeout_ms: u64,
-}
+/// How long an attempt in flight may take before the delivery is looked at again, beyond the
+/// request timeout, in ms: time for the attempt record to be written and read back.
+const LEASE_MARGIN_MS: i64 = 10_000;
+/// When a cap on requests in flight turned an attempt away, it is tried again this much
+/// later, in ms.
+const DEFER_MS: i64 = 1_000;
+/// Due deliveries looked at per partition per punctuation; the rest wait for the next one.
+const DUE_PER_PUNCTUATION: usize = 1_000;
 
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            retry_delay_ms: 1_000,
-            connect_timeout_ms: 5_000,
-            request_timeout_ms: 15_000,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    #[error("webhook sink cannot use Kafka ({call}): {source}")]
-    Kafka {
-        call: &'static str,
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
-    #[error("webhook sink cannot build its HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-}
-
-/// Runs the sink until `shutdown` is cancelled.
-pub async fn run(
-    kafka: &KafkaSettings,
-    topics: &Topics,
-    codec: Arc<Codec>,
+pub struct WebhookSink {
     registry: SubscriptionRegistry,
-    settings: &WebhookSettings,
-    shutdown: CancellationToken,
-) -> Result<(), SinkError> {
-    let deliverer = Deliverer::new(settings)?;
-    let mut config = kafka.client_config("orderflow-webhooks");
-    config
-        .set("group.id", topics.consumer_group("webhooks"))
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "true")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky");
-    let consumer: StreamConsumer = config.create().map_err(|source| SinkError::Kafka {
-        call: "create consumer",
-        source,
-    })?;
-    let inputs: Vec<&str> = DELIVERED_EVENT_TYPES
-        .iter()
-        .map(|t| topics.of(*t))
-        .collect();
-    consumer
-        .subscribe(&inputs)
-        .map_err(|source| SinkError::Kafka {
-            call: "subscribe",
-            source,
-        })?;
-
-    // Delivering before all subscriptions are known would skip some subscribers.
-    registry.ready().await;
-    tracing::info!(topics = ?inputs, subscriptions = registry.len(), "webhook sink started");
-
-    loop {
-        let message = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            message = consumer.recv() => message,
-        };
-        let message = match message {
-            Ok(message) => message,
-            Err(e) => {
-                tracing::warn!(error = %e, "webhook sink consumer error");
-                continue;
-            }
-        };
-        deliver_record(&message, topics, &codec, &registry, &deliverer).await;
-        if let Err(e) = consumer.store_offset_from_message(&message) {
-            tracing::warn!(error = %e, "cannot store the webhook sink's offset");
-        }
-    }
-    tracing::info!("webhook sink stopped");
-    Ok(())
+    dispatcher: Arc<Dispatcher>,
+    schedule: RetrySchedule,
+    lease_ms: i64,
+    disable_after_failing_ms: i64,
 }
 
-async fn deliver_record(
-    message: &rdkafka::message::BorrowedMessage<'_>,
-    topics: &Topics,
-    codec: &Codec,
-    registry: &SubscriptionRegistry,
-    deliverer: &Deliverer,
-) {
-    let event_type = topics.event_type_of(message.topic());
-    let decoded = match (event_type, message.payload()) {
-        (Some(t), Some(payload)) => codec
-            .decode_any(t, payload)
-            .await
-            .map_err(|e| e.to_string()),
-        _ => Err("record is not an outcome event".to_owned()),
-    };
-    let Some(event) = decoded.ok().as_ref().and_then(deliverable) else {
-        tracing::warn!(
-            topic = message.topic(),
-            partition = message.partition(),
-            offset = message.offset(),
-            "skipping a record the sink cannot deliver"
-        );
-        return;
-    };
-    let subscribers = registry.matching(event.event_type);
-    let attempts = subscribers.iter().map(|s| deliverer.deliver(s, &event));
-    for (subscription, outcome) in subscribers.iter().zip(join_all(attempts).await) {
-        match outcome {
-            Outcome::Delivered { attempts, status } => tracing::info!(
-                subscription_id = %subscription.subscription_id,
-                event_id = %event.event_id,
-                order_id = %event.order_id,
-                attempts,
-                status,
-                "webhook delivered"
-            ),
-            Outcome::Exhausted {
-                attempts,
-                last_error,
-            } => tracing::error!(
-                subscription_id = %subscription.subscription_id,
-                event_id = %event.event_id,
-                order_id = %event.order_id,
-                attempts,
-                last_error,
-                "webhook delivery given up"
-            ),
+/// One delivery being started or moved on: which event, to whom.
+struct Delivery<'a> {
+    event_id: EventId,
+    subscription: &'a WebhookSubscription,
+}
+
+impl WebhookSink {
+    pub fn new(
+        registry: SubscriptionRegistry,
+        dispatcher: Arc<Dispatcher>,
+        settings: &WebhookSettings,
+    ) -> Self {
+        let lease_ms = i64::try_from(settings.request_timeout_ms).unwrap_or(i64::MAX);
+        Self {
+            registry,
+            dispatcher,
+            schedule: RetrySchedule::new(settings),
+            lease_ms: lease_ms.saturating_add(LEASE_MARGIN_MS),
+            disable_after_failing_ms: i64::try_from(settings.disable_after_failing_ms)
+                .unwrap_or(i64::MAX),
         }
+    }
+
+    /// A new event, or a replay: the first attempt starts at once unless the subscription is
+    /// disabled, in which case the event goes straight to the dead letters, to be replayed
+    /// once it is enabled again. An event already on its way is left as it is.
+    fn start(
+        &self,
+        delivery: Delivery<'_>,
+        pending: Pending,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        let key = pending_key(&delivery.event_id, &delivery.subscription.subscription_id);
+        if ctx.store()?.get::<Pending>(&key)?.is_some() {
+            return Ok(());
+        }
+        if !delivery.subscription.enabled {
+            return self.dead_letter(&delivery, &pending, "subscription disabled", ctx);
+        }
+        self.dispatch(&delivery, pending, ctx)
+    }
+
+    /// Hands the next attempt to the dispatcher and parks the delivery in the due index: for
+    /// the lease when the attempt started, for a short pause when a cap turned it away.
+    fn dispatch(
+        &self,
+        delivery: &Delivery<'_>,
+        mut pending: Pending,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        let job = Job {
+            subscription: delivery.subscription.clone(),
+            event_id: delivery.event_id,
+            event_type: pending.event_type.clone(),
+            order_id: pending.order_id,
+            body: Arc::from(pending.body.as_str()),
+            attempt: pending.attempts + 1,
+        };
+        let wait = if self.dispatcher.try_start(job) {
+            self.lease_ms
+        } else {
+            DEFER_MS
+        };
+        let due = ctx.now_ms() + wait;
+        self.park(delivery, &mut pending, due, ctx)
+    }
+
+    fn park(
+        &self,
+        delivery: &Delivery<'_>,
+        pending: &mut Pending,
+        due_ms: i64,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        let subscription = &delivery.subscription.subscription_id;
+        let store = ctx.store()?;
+        store.delete(&due_key(pending.due_ms, &delivery.event_id, subscription));
+        pending.due_ms = due_ms;
+        store.put(&due_key(due_ms, &delivery.event_id, subscription), &())?;
+        store.put(&pending_key(&delivery.event_id, subscription), pending)?;
+        Ok(())
+    }
+
+    fn forget(
+        &self,
+        event_id: &EventId,
+        subscription: &SubscriptionId,
+        pending: &Pending,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        let store = ctx.store()?;
+        store.delete(&due_key(pending.due_ms, event_id, subscription));
+        store.delete(&pending_key(event_id, subscription));
+        Ok(())
+    }
+
+    fn dead_letter(
+        &self,
+        delivery: &Delivery<'_>,
+        pending: &Pending,
+        reason: &str,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        let subscription_id = &delivery.subscription.subscription_id;
+        tracing::warn!(
+            subscription_id = %subscription_id,
+            event_id = %delivery.event_id,
+            order_id = %pending.order_id,
+            attempts = pending.attempts,
+            reason,
+            "webhook delivery failed for good"
+        );
+        ctx.emit(&WebhookDeliveryFailed {
+            event_id: delivery.event_id,
+            event_type: pending.event_type.clone(),
+            order_id: pending.order_id,
+            subscription_id: subscription_id.clone(),
+            event_at_ms: pending.event_at_ms,
+            attempts: pending.attempts,
+            reason: reason.to_owned(),
+            failed_at_ms: ctx.now_ms(),
+            body: pending.body.clone(),
+        })?;
+        self.forget(&delivery.event_id, subscription_id, pending, ctx)
+    }
+
+    fn on_outcome(&self, event: &AnyEvent, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        let Some(outgoing) = deliverable(event) else {
+            return Ok(());
+        };
+        let order_id: OrderId = outgoing
+            .order_id
+            .parse()
+            .map_err(|e| ProcessError::Rejected(format!("outcome with a bad order id: {e}")))?;
+        let event_id: EventId = outgoing
+            .event_id
+            .parse()
+            .map_err(|e| ProcessError::Rejected(format!("outcome with a bad event id: {e}")))?;
+        let body = String::from_utf8(outgoing.body)
+            .map_err(|e| ProcessError::Rejected(format!("envelope is not UTF-8: {e}")))?;
+        for subscription in self.registry.matching(outgoing.event_type) {
+            let pending = Pending {
+                event_type: outgoing.event_type.as_str().to_owned(),
+                order_id,
+                event_at_ms: outgoing.at_ms,
+                body: body.clone(),
+                attempts: 0,
+                due_ms: 0,
+                last_error: None,
+            };
+            let delivery = Delivery {
+                event_id,
+                subscription: &subscription,
+            };
+            self.start(delivery, pending, ctx)?;
+        }
+        Ok(())
+    }
+
+    fn on_request(
+        &self,
+        request: WebhookDeliveryRequested,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        let Some(subscription) = self.registry.get(&request.subscription_id) else {
+            tracing::info!(subscription_id = %request.subscription_id, "replay for a deleted subscription ignored");
+            return Ok(());
+        };
+        let pending = Pending {
+            event_type: request.event_type,
+            order_id: request.order_id,
+            event_at_ms: request.event_at_ms,
+            body: request.body,
+            attempts: 0,
+            due_ms: 0,
+            last_error: None,
+        };
+        let delivery = Delivery {
+            event_id: request.event_id,
+            subscription: &subscription,
+        };
+        self.start(delivery, pending, ctx)
+    }
+
+    /// Moves a delivery on by an attempt's result. Results of attempts that are not the
+    /// delivery's next (repeats after a restart, an attempt made twice when its lease ran out)
+    /// are ignored, so each attempt counts once.
+    fn on_attempt(
+        &self,
+        attempt: WebhookAttempt,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        let key = pending_key(&attempt.event_id, &attempt.subscription_id);
+        let Some(mut pending) = ctx.store()?.get::<Pending>(&key)? else {
+            return Ok(());
+        };
+        if attempt.attempt != pending.attempts + 1 {
+            return Ok(());
+        }
+        pending.attempts = attempt.attempt;
+        pending.last_error = attempt.error.clone();
+        self.track_health(&attempt, ctx)?;
+
+        let Some(subscription) = self.registry.get(&attempt.subscription_id) else {
+            return self.forget(&attempt.event_id, &attempt.subscription_id, &pending, ctx);
+        };
+        let delivery = Delivery {
+            event_id: attempt.event_id,
+            subscription: &subscription,
+        };
+        let error = attempt.error.as_deref().unwrap_or("failed");
+        match attempt.result {
+            AttemptResult::Delivered => {
+                self.forget(&attempt.event_id, &attempt.subscription_id, &pending, ctx)
+            }
+            AttemptResult::Gone => {
+                self.disable(&subscription, DisableReason::Gone, error, None, ctx)?;
+                self.dead_letter(&delivery, &pending, error, ctx)
+            }
+            AttemptResult::Refused => self.dead_letter(&delivery, &pending, error, ctx),
+            AttemptResult::Failed => {
+                let failed_at = attempt.attempted_at_ms + attempt.duration_ms;
+                match self
+                    .schedule
+                    .next_due_ms(attempt.attempt, failed_at, attempt.retry_after_ms)
+                {
+                    Some(due) => self.park(&delivery, &mut pending, due, ctx),
+                    None => {
+                        let reason =
+                            format!("{} attempts failed; the last: {error}", attempt.attempt);
+                        self.dead_letter(&delivery, &pending, &reason, ctx)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keeps, per subscription, since when every attempt from this partition failed, and
+    /// disables a subscription that kept failing for longer than allowed. Each partition
+    /// judges from its own attempts, so a subscription is disabled once any partition saw
+    /// nothing but failures for that long.
+    fn track_health(
+        &self,
+        attempt: &WebhookAttempt,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        let key = health_key(&attempt.subscription_id);
+        let health = ctx.store()?.get::<Health>(&key)?;
+        if attempt.result == AttemptResult::Delivered {
+            if health.is_some() {
+                ctx.store()?.delete(&key);
+            }
+            return Ok(());
+        }
+        let Some(health) = health else {
+            let health = Health {
+                failing_since_ms: attempt.attempted_at_ms,
+            };
+            return Ok(ctx.store()?.put(&key, &health)?);
+        };
+        let failing_for = attempt.attempted_at_ms - health.failing_since_ms;
+        if failing_for < self.disable_after_failing_ms {
+            return Ok(());
+        }
+        let Some(subscription) = self.registry.get(&attempt.subscription_id) else {
+            return Ok(());
+        };
+        ctx.store()?.delete(&key);
+        let detail = format!(
+            "every attempt failed for {} s; the last: {}",
+            failing_for / 1000,
+            attempt.error.as_deref().unwrap_or("failed")
+        );
+        let since = Some(health.failing_since_ms);
+        self.disable(&subscription, DisableReason::Failing, &detail, since, ctx)
+    }
+
+    /// Disables a subscription (the record on the subscriptions topic says so) and announces
+    /// it with an operational event.
+    fn disable(
+        &self,
+        subscription: &WebhookSubscription,
+        reason: DisableReason,
+        detail: &str,
+        failing_since_ms: Option<i64>,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        if !subscription.enabled {
+            return Ok(());
+        }
+        let mut disabled = subscription.clone();
+        disabled.enabled = false;
+        disabled.disabled_reason = Some(format!("{}: {detail}", reason.as_str()));
+        disabled.updated_at_ms = ctx.now_ms();
+        ctx.emit(&disabled)?;
+        ctx.emit(&WebhookSubscriptionDisabled {
+            subscription_id: subscription.subscription_id.clone(),
+            url: subscription.url.clone(),
+            reason,
+            detail: detail.to_owned(),
+            failing_since_ms,
+            disabled_at_ms: ctx.now_ms(),
+        })?;
+        tracing::warn!(
+            subscription_id = %subscription.subscription_id,
+            reason = reason.as_str(),
+            detail,
+            "webhook subscription disabled"
+        );
+        // Later deliveries of this partition see it at once, before the record comes back.
+        self.registry.upsert(disabled);
+        Ok(())
+    }
+
+    /// Starts the attempts that are due: retries whose time came, attempts a cap turned away
+    /// and attempts whose lease ran out without a result.
+    fn fire_due(&self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        let until = due_until(ctx.now_ms());
+        let due: Vec<(String, ())> = ctx
+            .store()?
+            .range(DUE_PREFIX, &until, DUE_PER_PUNCTUATION)?;
+        for (key, ()) in due {
+            let Some((due_ms, event_id, subscription_id)) = parse_due_key(&key) else {
+                ctx.store()?.delete(&key);
+                continue;
+            };
+            let pending = ctx
+                .store()?
+                .get::<Pending>(&pending_key(&event_id, &subscription_id))?;
+            let Some(pending) = pending.filter(|p| p.due_ms == due_ms) else {
+                ctx.store()?.delete(&key);
+                continue;
+            };
+            let Some(subscription) = self.registry.get(&subscription_id) else {
+                tracing::info!(subscription_id = %subscription_id, event_id = %event_id, "subscription deleted; delivery dropped");
+                self.forget(&event_id, &subscription_id, &pending, ctx)?;
+                continue;
+            };
+            let delivery = Delivery {
+                event_id,
+                subscription: &subscription,
+            };
+            if subscription.enabled {
+                self.dispatch(&delivery, pending, ctx)?;
+            } else {
+                self.dead_letter(&delivery, &pending, "subscription disabled", ctx)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Processor for WebhookSink {
+    fn topology(&self) -> Topology {
+        Topology {
+            name: "webhooks",
+            stateless_inputs: &[],
+            stateful_inputs: &[
+                EventType::OrderCompleted,
+                EventType::OrderFailed,
+                EventType::WebhookAttempt,
+                EventType::WebhookDeliveryRequested,
+            ],
+            store: "deliveries",
+            outputs: &[
+                EventType::WebhookDeliveryFailed,
+                EventType::WebhookSubscription,
+                EventType::WebhookSubscriptionDisabled,
+            ],
+        }
+    }
+
+    fn process(&mut self, event: AnyEvent, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        match event {
+            AnyEvent::OrderCompleted(_) | AnyEvent::OrderFailed(_) => self.on_outcome(&event, ctx),
+            AnyEvent::WebhookAttempt(attempt) => self.on_attempt(attempt, ctx),
+            AnyEvent::WebhookDeliveryRequested(request) => self.on_request(request, ctx),
+            other => Err(ProcessError::Rejected(format!(
+                "the webhook sink does not handle {}",
+                other.event_type()
+            ))),
+        }
+    }
+
+    fn punctuate(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        self.fire_due(ctx)
     }
 }

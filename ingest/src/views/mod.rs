@@ -1,6 +1,10 @@
-//! What `GET` answers from: orders and stock levels, materialized in a local RocksDB store from
-//! the order and stock topics. Each record is applied together with its offset, so a restarted
-//! gateway resumes where it stopped.
+//! What `GET` answers from: orders, stock levels and webhook attempts, materialized in a local
+//! RocksDB store from the order, stock and webhook topics. Each record is applied together
+//! with its offset, so a restarted gateway resumes where it stopped.
+
+mod webhooks;
+
+pub use webhooks::{AttemptView, MissedEvent};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,7 +12,7 @@ use std::time::Duration;
 
 use orderflow_kafka::KafkaSettings;
 use orderflow_schemas::events::{AnyEvent, FailureReason, OrderCreated, OrderItem, StockLevel};
-use orderflow_schemas::{Codec, CustomerId, EventType, OrderId, Topics};
+use orderflow_schemas::{Codec, CustomerId, EventId, EventType, OrderId, SubscriptionId, Topics};
 use orderflow_state::{Changes, PartitionStore, StagedStore, StateError};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::BorrowedMessage;
@@ -17,11 +21,13 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 /// The topics the views are built from.
-const SOURCES: [EventType; 4] = [
+const SOURCES: [EventType; 6] = [
     EventType::OrderCreated,
     EventType::OrderCompleted,
     EventType::OrderFailed,
     EventType::StockLevel,
+    EventType::WebhookAttempt,
+    EventType::WebhookDeliveryFailed,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +101,11 @@ fn stock_key(sku: &str) -> String {
     format!("stock/{sku}")
 }
 
+/// The first key after every key that starts with `prefix` (which ends in '/').
+fn prefix_end(prefix: &str) -> String {
+    format!("{}0", &prefix[..prefix.len() - 1])
+}
+
 fn offset_key(topic: &str, partition: i32) -> String {
     format!("offset/{topic}/{partition}")
 }
@@ -114,6 +125,59 @@ impl Views {
     pub fn stock(&self, sku: &str) -> Result<Option<StockLevel>, StateError> {
         let mut none = Changes::default();
         StagedStore::new(&self.store, &Changes::default(), &mut none).get(&stock_key(sku))
+    }
+
+    fn scan<V: serde::de::DeserializeOwned>(
+        &self,
+        from: &str,
+        to: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, V)>, StateError> {
+        let mut none = Changes::default();
+        StagedStore::new(&self.store, &Changes::default(), &mut none).range(from, to, limit)
+    }
+
+    /// A subscription's attempts, newest first, from `cursor` (a key suffix a previous page
+    /// returned) on; at most `limit`, and the cursor of the next page if there is one.
+    pub fn attempts(
+        &self,
+        subscription: &SubscriptionId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<AttemptView>, Option<String>), StateError> {
+        let prefix = webhooks::attempts_prefix(subscription);
+        let from = format!("{prefix}{}", cursor.unwrap_or_default());
+        let mut page = self.scan::<AttemptView>(&from, &prefix_end(&prefix), limit + 1)?;
+        let next = (page.len() > limit)
+            .then(|| page.pop().map(|(key, _)| key[prefix.len()..].to_owned()))
+            .flatten();
+        Ok((page.into_iter().map(|(_, v)| v).collect(), next))
+    }
+
+    /// Events the subscription failed to receive whose time lies in `[since_ms, until_ms)`,
+    /// oldest first, at most `limit`.
+    pub fn missed(
+        &self,
+        subscription: &SubscriptionId,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<MissedEvent>, StateError> {
+        let prefix = webhooks::missed_prefix(subscription);
+        let from = format!("{prefix}{since_ms:013}");
+        let to = format!("{prefix}{until_ms:013}");
+        Ok(self
+            .scan::<MissedEvent>(&from, &to, limit)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    /// An outcome event as it would be delivered, for a resend.
+    pub fn outcome(&self, event: &EventId) -> Result<Option<MissedEvent>, StateError> {
+        let mut none = Changes::default();
+        StagedStore::new(&self.store, &Changes::default(), &mut none)
+            .get(&webhooks::outcome_key(event))
     }
 
     /// Records an order this gateway just wrote, so that it reads back at once.
@@ -157,6 +221,9 @@ impl Views {
                 staged.put(&stock_key(level.sku.as_str()), level)?
             }
             _ => {}
+        }
+        if let Some(event) = event {
+            webhooks::apply(event, &mut staged)?;
         }
         self.store.apply(&changes, meta)
     }
