@@ -45,6 +45,18 @@ pub enum GatewayError {
     Serve(#[from] std::io::Error),
 }
 
+/// The id of the cluster the gateway writes to, asked once at start-up.
+async fn cluster_of(kafka: &KafkaSettings) -> Option<String> {
+    let config = kafka.reader_config("orderflow-gateway-cluster");
+    tokio::task::spawn_blocking(move || {
+        let consumer: rdkafka::consumer::BaseConsumer = config.create().ok()?;
+        orderflow_kafka::cluster_id(&consumer)
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 /// What every request handler shares; cheap to clone.
 #[derive(Clone)]
 pub struct Gateway {
@@ -76,7 +88,8 @@ impl Gateway {
             );
         }
         codec.register(&WRITES).await?;
-        let views = Arc::new(Views::open(&settings.state_dir)?);
+        let cluster = cluster_of(kafka).await;
+        let views = Arc::new(Views::open(&settings.state_dir, cluster.as_deref())?);
         let subscriptions =
             SubscriptionRegistry::start(kafka, topics, codec.clone(), shutdown.clone()).await?;
         let producer = EventProducer::new(

@@ -101,6 +101,9 @@ fn stock_key(sku: &str) -> String {
     format!("stock/{sku}")
 }
 
+/// Store metadata key holding the id of the Kafka cluster the views were built from.
+const CLUSTER_KEY: &str = "views.cluster-id";
+
 /// The first key after every key that starts with `prefix` (which ends in '/').
 fn prefix_end(prefix: &str) -> String {
     format!("{}0", &prefix[..prefix.len() - 1])
@@ -111,10 +114,25 @@ fn offset_key(topic: &str, partition: i32) -> String {
 }
 
 impl Views {
-    pub fn open(dir: &Path) -> Result<Self, StateError> {
-        Ok(Self {
-            store: PartitionStore::open(&dir.join("views"))?,
-        })
+    /// Opens the views under `dir`. Views built from another cluster than `cluster_id` (a
+    /// development stack started afresh) describe topics that no longer exist: they are
+    /// wiped and built again from the topics' first records.
+    pub fn open(dir: &Path, cluster_id: Option<&str>) -> Result<Self, StateError> {
+        let path = dir.join("views");
+        let mut store = PartitionStore::open(&path)?;
+        if let Some(cluster) = cluster_id {
+            let built_from = store.get_meta(CLUSTER_KEY)?;
+            if built_from.as_deref() != Some(cluster.as_bytes()) {
+                if built_from.is_some() {
+                    tracing::warn!(path = %path.display(), "views were built from another Kafka cluster; rebuilding them");
+                }
+                drop(store);
+                PartitionStore::destroy(&path)?;
+                store = PartitionStore::open(&path)?;
+                store.apply(&Changes::default(), &[(CLUSTER_KEY, cluster.as_bytes())])?;
+            }
+        }
+        Ok(Self { store })
     }
 
     pub fn order(&self, id: OrderId) -> Result<Option<OrderView>, StateError> {
@@ -314,4 +332,39 @@ pub enum ViewError {
     State(#[from] StateError),
     #[error("view consumer: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orderflow_schemas::events::OrderCreated;
+    use orderflow_schemas::PaymentToken;
+
+    fn order() -> OrderCreated {
+        OrderCreated {
+            order_id: OrderId::new_v7(),
+            customer_id: CustomerId::parse("c1").unwrap(),
+            email: "c1@example.com".into(),
+            currency: "EUR".into(),
+            items: Vec::new(),
+            total_minor: 0,
+            payment_token: PaymentToken::new("tok_visa".into()),
+            created_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn views_built_from_another_cluster_are_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let order = order();
+        {
+            let views = Views::open(dir.path(), Some("cluster-a")).unwrap();
+            views.record_created(&order).unwrap();
+        }
+        let same = Views::open(dir.path(), Some("cluster-a")).unwrap();
+        assert!(same.order(order.order_id).unwrap().is_some());
+        drop(same);
+        let other = Views::open(dir.path(), Some("cluster-b")).unwrap();
+        assert_eq!(other.order(order.order_id).unwrap(), None);
+    }
 }

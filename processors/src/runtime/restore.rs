@@ -12,6 +12,8 @@ use super::RuntimeError;
 
 /// Store metadata key holding the next changelog offset the store has not seen yet.
 pub(crate) const CHECKPOINT_KEY: &str = "changelog.next-offset";
+/// Store metadata key holding the id of the Kafka cluster the store was built from.
+const CLUSTER_KEY: &str = "changelog.cluster-id";
 /// Restored records are applied to RocksDB in batches of this many.
 const RESTORE_BATCH_RECORDS: usize = 10_000;
 const POLL_TIMEOUT: Duration = Duration::from_millis(200);
@@ -23,6 +25,8 @@ pub(crate) struct Restorer {
     /// How long restore waits without progress, e.g. behind a crashed producer's transaction
     /// that the broker has not yet timed out.
     pub stall_limit: Duration,
+    /// The cluster the changelog lives on, when it told us.
+    pub cluster_id: Option<String>,
 }
 
 pub(crate) struct Restored {
@@ -43,8 +47,9 @@ impl Restorer {
     }
 
     /// Opens the store at `path` and replays the changelog partition from the store's
-    /// checkpoint to the log end. A store without a checkpoint, or whose checkpoint does not
-    /// lie within the changelog (the topic was recreated or truncated), is wiped and rebuilt.
+    /// checkpoint to the log end. A store without a checkpoint, whose checkpoint does not lie
+    /// within the changelog (the topic was truncated), or that was built from another cluster
+    /// is wiped and rebuilt.
     pub fn restore(
         &self,
         path: &Path,
@@ -61,7 +66,14 @@ impl Restorer {
 
         let mut store = PartitionStore::open(path).map_err(state)?;
         let checkpoint = read_checkpoint(&store).map_err(state)?;
-        let trusted = checkpoint.filter(|c| (low..=high).contains(c));
+        let built_from = store.get_meta(CLUSTER_KEY).map_err(state)?;
+        let same_cluster = match (&self.cluster_id, built_from) {
+            (Some(now), Some(then)) => now.as_bytes() == then.as_slice(),
+            // A cluster that does not say leaves only the offsets to judge by.
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        let trusted = checkpoint.filter(|c| same_cluster && (low..=high).contains(c));
         let rebuilt = trusted.is_none();
         if rebuilt {
             drop(store);
@@ -73,11 +85,7 @@ impl Restorer {
         let records = if start < high {
             self.replay(&store, changelog, partition, start, high)?
         } else {
-            store
-                .apply(
-                    &Changes::default(),
-                    &[(CHECKPOINT_KEY, &high.to_be_bytes())],
-                )
+            self.apply(&store, &mut Changes::default(), high)
                 .map_err(state)?;
             0
         };
@@ -160,7 +168,13 @@ impl Restorer {
         batch: &mut Changes,
         next_offset: i64,
     ) -> Result<(), orderflow_state::StateError> {
-        store.apply(batch, &[(CHECKPOINT_KEY, &next_offset.to_be_bytes())])?;
+        let checkpoint = next_offset.to_be_bytes();
+        let cluster = self.cluster_id.as_deref().unwrap_or_default();
+        let meta: [(&str, &[u8]); 2] = [
+            (CHECKPOINT_KEY, &checkpoint),
+            (CLUSTER_KEY, cluster.as_bytes()),
+        ];
+        store.apply(batch, &meta)?;
         batch.clear();
         Ok(())
     }

@@ -229,11 +229,14 @@ impl Task {
         } else {
             None
         };
+        let watermarks = clients::watermarks(&env, &names)?;
+        let cluster_id = orderflow_kafka::cluster_id(&watermarks);
         let restorer = Restorer {
             consumer: clients::restorer(&env, &names)?,
-            watermarks: clients::watermarks(&env, &names)?,
+            watermarks,
             processor: names.processor,
             stall_limit: Duration::from_millis(env.settings.transaction_timeout_ms * 3),
+            cluster_id,
         };
         Ok(Self {
             processor,
