@@ -40,6 +40,10 @@ pub enum Command {
         /// The subscription's signing secret (whsec_...).
         #[arg(long, env = "ORDERFLOW_WEBHOOK_SECRET", hide_env_values = true)]
         secret: String,
+        /// Answer 503 with Retry-After to the first attempt of every N-th event, to watch the
+        /// sink retry; 0 never does.
+        #[arg(long, default_value_t = 0)]
+        refuse_first_every: usize,
     },
     /// Decode and print the events of a topic, one JSON object per line.
     Tail {

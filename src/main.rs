@@ -55,9 +55,13 @@ async fn main() -> std::process::ExitCode {
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     match command {
-        Command::WebhookListen { listen, secret } => {
+        Command::WebhookListen {
+            listen,
+            secret,
+            refuse_first_every,
+        } => {
             stop_on_signals(shutdown.clone());
-            return commands::listen::run(&listen, &secret, shutdown).await;
+            return commands::listen::run(&listen, &secret, refuse_first_every, shutdown).await;
         }
         Command::Tail {
             topic,

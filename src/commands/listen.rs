@@ -1,12 +1,17 @@
 //! `orderflow webhook-listen`: prints every delivery whose signature verifies.
 
 use anyhow::Context as _;
-use orderflow_webhooks::listen::{serve, SharedSecret};
+use orderflow_webhooks::listen::{serve, Refusals, SharedSecret};
 use orderflow_webhooks::SigningSecret;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub async fn run(address: &str, secret: &str, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    address: &str,
+    secret: &str,
+    refuse_every: usize,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let secret = SigningSecret::parse(secret).context("--secret")?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -18,7 +23,8 @@ pub async fn run(address: &str, secret: &str, shutdown: CancellationToken) -> an
     let shared = SharedSecret::default();
     shared.set(secret);
     let (verified, mut deliveries) = mpsc::unbounded_channel();
-    let server = tokio::spawn(serve(listener, shared, verified, shutdown));
+    let refusals = Refusals::every(refuse_every);
+    let server = tokio::spawn(serve(listener, shared, verified, refusals, shutdown));
     while let Some(delivery) = deliveries.recv().await {
         println!(
             "verified  {}  {}  order {}",

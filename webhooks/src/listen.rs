@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
@@ -40,10 +41,44 @@ impl SharedSecret {
     }
 }
 
+/// Seconds the receiver asks for in `Retry-After` when it turns a first attempt away.
+const REFUSAL_RETRY_AFTER_SECS: u64 = 1;
+
+/// Makes the receiver answer `503` with `Retry-After` to the first attempt of every `n`-th
+/// event it sees, to watch the sink retry; `0` never refuses.
+#[derive(Clone, Default)]
+pub struct Refusals {
+    every: usize,
+    seen: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+impl Refusals {
+    pub fn every(n: usize) -> Self {
+        Self {
+            every: n,
+            seen: Arc::default(),
+        }
+    }
+
+    /// True for the first attempt of every `n`-th new webhook id.
+    fn refuse(&self, webhook_id: &str) -> bool {
+        if self.every == 0 {
+            return false;
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.contains(webhook_id) {
+            return false;
+        }
+        seen.insert(webhook_id.to_owned());
+        seen.len() % self.every == 1 % self.every
+    }
+}
+
 #[derive(Clone)]
 struct Receiver {
     secret: SharedSecret,
     verified: mpsc::UnboundedSender<VerifiedDelivery>,
+    refusals: Refusals,
 }
 
 /// Serves until `shutdown`; every verified delivery is sent to `verified`. Deliveries that fail
@@ -52,11 +87,14 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     secret: SharedSecret,
     verified: mpsc::UnboundedSender<VerifiedDelivery>,
+    refusals: Refusals,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = Router::new()
-        .fallback(post(receive))
-        .with_state(Receiver { secret, verified });
+    let app = Router::new().fallback(post(receive)).with_state(Receiver {
+        secret,
+        verified,
+        refusals,
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -65,15 +103,24 @@ pub async fn serve(
     .await
 }
 
-async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(
+    State(receiver): State<Receiver>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     match check(&receiver.secret, &headers, &body) {
+        Ok(delivery) if receiver.refusals.refuse(&delivery.webhook_id) => {
+            let retry_after = [(RETRY_AFTER, REFUSAL_RETRY_AFTER_SECS.to_string())];
+            (StatusCode::SERVICE_UNAVAILABLE, retry_after).into_response()
+        }
         Ok(delivery) => {
             let _ = receiver.verified.send(delivery);
-            StatusCode::NO_CONTENT
+            StatusCode::NO_CONTENT.into_response()
         }
         Err(reason) => {
             tracing::warn!(reason, "refused a delivery that did not verify");
-            StatusCode::UNAUTHORIZED
+            StatusCode::UNAUTHORIZED.into_response()
         }
     }
 }
@@ -106,4 +153,20 @@ fn check(
         order_id: field(&parsed["data"]["order_id"]),
         body: parsed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_turn_away_only_the_first_attempt_of_every_nth_event() {
+        let refusals = Refusals::every(3);
+        let verdicts: Vec<bool> = ["a", "a", "b", "c", "d", "d", "e"]
+            .iter()
+            .map(|id| refusals.refuse(id))
+            .collect();
+        assert_eq!(verdicts, [true, false, false, false, true, false, false]);
+        assert!(!Refusals::default().refuse("a"));
+    }
 }

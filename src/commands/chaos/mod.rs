@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use orderflow_webhooks::listen::{serve, SharedSecret};
+use orderflow_webhooks::listen::{serve, Refusals, SharedSecret};
 use orderflow_webhooks::SigningSecret;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -177,6 +177,7 @@ async fn drive(
         receiver,
         secret.clone(),
         verified_tx,
+        Refusals::default(),
         stop_receiver.clone(),
     ));
     let deliveries = Arc::new(Mutex::new(Vec::new()));

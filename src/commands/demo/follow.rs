@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use orderflow_kafka::end_offsets;
-use orderflow_schemas::events::{AnyEvent, AuthorizationOutcome};
+use orderflow_schemas::events::{AnyEvent, AttemptResult, AuthorizationOutcome};
 use orderflow_schemas::{Codec, EventType, Topics};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -11,19 +11,34 @@ use tokio::sync::mpsc;
 
 use crate::settings::Settings;
 
-const WATCHED: [EventType; 5] = [
+const WATCHED: [EventType; 7] = [
     EventType::StockReservationResult,
     EventType::StockReleaseRequested,
     EventType::PaymentAuthorization,
     EventType::OrderCompleted,
     EventType::OrderFailed,
+    EventType::WebhookAttempt,
+    EventType::WebhookDeliveryFailed,
 ];
 
 /// Something that happened to an order.
 pub enum Step {
     Progress(String),
     Completed,
-    Failed { reason: String, detail: String },
+    Failed {
+        reason: String,
+        detail: String,
+    },
+    /// A webhook attempt to a subscription failed, or succeeded after earlier failures.
+    Attempt {
+        subscription_id: String,
+        text: String,
+    },
+    /// A subscription's delivery ran out of attempts and became a dead letter.
+    DeadLettered {
+        subscription_id: String,
+        text: String,
+    },
 }
 
 pub struct Observation {
@@ -99,6 +114,44 @@ fn observe(event: AnyEvent) -> Option<Observation> {
                 }
             };
             (p.order_id, Step::Progress(text))
+        }
+        AnyEvent::WebhookAttempt(a) => {
+            let text = match (a.result, a.status) {
+                (AttemptResult::Delivered, _) if a.attempt == 1 => return None,
+                (AttemptResult::Delivered, _) => {
+                    format!("webhook delivered on attempt {}", a.attempt)
+                }
+                (_, Some(status)) => {
+                    format!(
+                        "webhook attempt {} answered {status}; the sink retries",
+                        a.attempt
+                    )
+                }
+                (_, None) => format!(
+                    "webhook attempt {} failed: {}",
+                    a.attempt,
+                    a.error.unwrap_or_default()
+                ),
+            };
+            let subscription_id = a.subscription_id.to_string();
+            (
+                a.order_id,
+                Step::Attempt {
+                    subscription_id,
+                    text,
+                },
+            )
+        }
+        AnyEvent::WebhookDeliveryFailed(f) => {
+            let text = format!("webhook dead-lettered after {} attempts", f.attempts);
+            let subscription_id = f.subscription_id.to_string();
+            (
+                f.order_id,
+                Step::DeadLettered {
+                    subscription_id,
+                    text,
+                },
+            )
         }
         AnyEvent::OrderCompleted(c) => (c.order_id, Step::Completed),
         AnyEvent::OrderFailed(f) => (
