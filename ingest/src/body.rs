@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap};
 use http_body_util::BodyExt;
 
+use crate::limits::{Held, Limits};
 use crate::problem::{Problem, ProblemKind};
 
 /// Most bytes of a refused body read and discarded after the answer.
@@ -56,12 +57,16 @@ fn check_media_type(headers: &HeaderMap) -> Result<(), Problem> {
     }
 }
 
+/// Reads and parses a JSON body within the gateway's limits: `413` past the size limit, `408`
+/// when it does not arrive within the body timeout, `503` when the bytes cannot be held.
+/// The bytes stay held, under the in-flight bound, until the returned [`Held`] is dropped.
 pub async fn read_json(
     headers: &HeaderMap,
     mut body: Body,
-    limit: usize,
-) -> Result<serde_json::Value, Problem> {
+    limits: &Limits,
+) -> Result<(serde_json::Value, Held), Problem> {
     check_media_type(headers)?;
+    let limit = limits.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -69,9 +74,24 @@ pub async fn read_json(
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large(limit, body));
     }
+    let mut held = Held::none();
+    if !limits.hold(&mut held, declared.unwrap_or(0)) {
+        return Err(overloaded(body));
+    }
 
+    let deadline = tokio::time::Instant::now() + limits.body_timeout;
     let mut bytes = Vec::with_capacity(declared.unwrap_or(0));
-    while let Some(frame) = body.frame().await {
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(_) => {
+                return Err(Problem::new(
+                    ProblemKind::RequestTimeout,
+                    format!("the body must arrive within {:?}", limits.body_timeout),
+                ))
+            }
+        };
         let frame = frame.map_err(|e| {
             Problem::new(
                 ProblemKind::MalformedJson,
@@ -82,13 +102,26 @@ pub async fn read_json(
             if bytes.len() + data.len() > limit {
                 return Err(too_large(limit, body));
             }
+            let undeclared = (bytes.len() + data.len()).saturating_sub(held.bytes());
+            if !limits.hold(&mut held, undeclared) {
+                return Err(overloaded(body));
+            }
             bytes.extend_from_slice(data);
         }
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
+    let json = serde_json::from_slice(&bytes).map_err(|e| {
         Problem::new(
             ProblemKind::MalformedJson,
             format!("line {}, column {}: {e}", e.line(), e.column()),
         )
-    })
+    })?;
+    Ok((json, held))
+}
+
+fn overloaded(body: Body) -> Problem {
+    tokio::spawn(discard(body));
+    Problem::new(
+        ProblemKind::Overloaded,
+        "too many request bytes are waiting for Kafka; try again shortly",
+    )
 }

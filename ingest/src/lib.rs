@@ -10,8 +10,11 @@
 
 mod auth;
 mod body;
+mod idempotency;
+mod limits;
 pub mod problem;
 mod producer;
+mod request_trace;
 mod routes;
 mod server;
 mod settings;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orderflow_kafka::KafkaSettings;
+use orderflow_kafka::{EventHeaders, KafkaSettings, TraceContext};
 use orderflow_schemas::events::Event;
 use orderflow_schemas::{Codec, CodecError, EventType, Topics};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -60,27 +60,35 @@ impl EventProducer {
         &self.codec
     }
 
-    /// Writes an event and returns once Kafka acknowledged it.
-    pub async fn publish<E: Event>(&self, event: &E) -> Result<(), PublishError> {
+    /// Writes an event, with its CloudEvents headers and the request's trace, and returns
+    /// once Kafka acknowledged it.
+    pub async fn publish<E: Event>(
+        &self,
+        event: &E,
+        trace: &TraceContext,
+    ) -> Result<(), PublishError> {
         let payload = self.codec.encode(event).await?;
-        self.send(E::TYPE, &event.key(), Some(&payload)).await
+        let headers = EventHeaders {
+            id: event.cloud_event_id(),
+            event_type: E::TYPE,
+            source: "gateway",
+            trace: *trace,
+        };
+        let key = event.key();
+        let record = FutureRecord::<str, [u8]>::to(self.topics.of(E::TYPE))
+            .key(&key)
+            .payload(&payload)
+            .headers(headers.to_kafka());
+        self.send(record).await
     }
 
     /// Writes a tombstone: on a compacted topic, the key's removal.
     pub async fn delete(&self, event_type: EventType, key: &str) -> Result<(), PublishError> {
-        self.send(event_type, key, None).await
+        self.send(FutureRecord::<str, [u8]>::to(self.topics.of(event_type)).key(key))
+            .await
     }
 
-    async fn send(
-        &self,
-        event_type: EventType,
-        key: &str,
-        payload: Option<&[u8]>,
-    ) -> Result<(), PublishError> {
-        let mut record = FutureRecord::<str, [u8]>::to(self.topics.of(event_type)).key(key);
-        if let Some(payload) = payload {
-            record = record.payload(payload);
-        }
+    async fn send(&self, record: FutureRecord<'_, str, [u8]>) -> Result<(), PublishError> {
         // librdkafka already fails the record after `timeout`; the outer bound only guards
         // against the acknowledgement never being reported.
         let acknowledged = tokio::time::timeout(

@@ -2,9 +2,15 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use orderflow_kafka::KafkaSettings;
 use orderflow_schemas::{Codec, CodecError, EventType, Topics};
 use orderflow_webhooks::registry::RegistryError;
@@ -13,11 +19,13 @@ use orderflow_webhooks::{SubscriptionRegistry, WebhookSettings};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{require_key, ApiKeys, KeyError};
+use crate::auth::{self, ApiKeys, KeyError, Scope};
+use crate::idempotency::InFlight;
+use crate::limits::Limits;
 use crate::problem::{Problem, ProblemKind};
 use crate::producer::EventProducer;
 use crate::routes::webhooks::{self, deliveries};
-use crate::routes::{inventory, orders, problems};
+use crate::routes::{batch, inventory, openapi, orders, problems};
 use crate::settings::GatewaySettings;
 use crate::views::Views;
 
@@ -45,6 +53,11 @@ pub enum GatewayError {
     Serve(#[from] std::io::Error),
 }
 
+/// How long requests in flight may take to finish once the gateway stops accepting.
+const DRAIN_GRACE: Duration = Duration::from_secs(20);
+/// Pause after a failed accept.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
+
 /// The id of the cluster the gateway writes to, asked once at start-up.
 async fn cluster_of(kafka: &KafkaSettings) -> Option<String> {
     let config = kafka.reader_config("orderflow-gateway-cluster");
@@ -69,6 +82,11 @@ pub struct Gateway {
     pub targets: Arc<TargetPolicy>,
     /// How long a rotated-out webhook secret keeps signing, in ms.
     pub rotation_overlap_ms: i64,
+    pub limits: Arc<Limits>,
+    /// Idempotency keys whose first request this gateway is writing.
+    pub in_flight_keys: InFlight,
+    /// How long an idempotency key is remembered, in ms.
+    pub idempotency_ttl_ms: i64,
 }
 
 impl Gateway {
@@ -84,7 +102,7 @@ impl Gateway {
         let api_keys = ApiKeys::load(&settings.api_keys)?;
         if api_keys.is_empty() {
             tracing::warn!(
-                "no API keys configured (gateway.api_keys): webhook management admits nobody"
+                "no API keys configured (gateway.api_keys): orders, stock and webhooks admit nobody"
             );
         }
         codec.register(&WRITES).await?;
@@ -107,6 +125,9 @@ impl Gateway {
             }
         });
         Ok(Self {
+            limits: Arc::new(Limits::new(&settings)),
+            in_flight_keys: InFlight::default(),
+            idempotency_ttl_ms: i64::try_from(settings.idempotency_ttl_ms).unwrap_or(i64::MAX),
             settings: Arc::new(settings),
             producer: Arc::new(producer),
             views,
@@ -118,7 +139,10 @@ impl Gateway {
         })
     }
 
+    /// The routes. Writes and webhook management need an API key with the route's scope;
+    /// reads of orders and stock do not.
     pub fn router(self) -> Router {
+        let guard = |scope| middleware::from_fn_with_state((self.clone(), scope), auth::guard);
         let subscriptions = Router::new()
             .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
             .route(
@@ -133,16 +157,19 @@ impl Gateway {
             )
             .route("/v1/webhooks/{id}/attempts", get(deliveries::attempts))
             .route("/v1/webhooks/{id}/replay", post(deliveries::replay))
-            .route_layer(middleware::from_fn_with_state(self.clone(), require_key));
-        Router::new()
+            .route_layer(guard(Scope::Webhooks));
+        let place = Router::new()
             .route("/v1/orders", post(orders::create))
+            .route("/v1/orders/batch", post(batch::create))
+            .route_layer(guard(Scope::Orders));
+        let stock = put(inventory::set).route_layer(guard(Scope::Inventory));
+        Router::new()
+            .merge(place)
             .route("/v1/orders/{id}", get(orders::get))
-            .route(
-                "/v1/inventory/{sku}",
-                get(inventory::get).put(inventory::set),
-            )
+            .route("/v1/inventory/{sku}", get(inventory::get).merge(stock))
             .merge(subscriptions)
             .route("/problems/{kind}", get(problems::describe))
+            .route("/openapi.json", get(openapi::document))
             .fallback(|| async { Problem::not_found("no such resource") })
             .method_not_allowed_fallback(|| async {
                 Problem::new(
@@ -150,19 +177,56 @@ impl Gateway {
                     "this method is not allowed here",
                 )
             })
+            .layer(middleware::map_response(crate::problem::ensure_problem))
             .with_state(self)
     }
 
-    /// Serves HTTP on `listener` until `shutdown`, then lets requests in flight finish.
+    /// Serves HTTP/1.1 on `listener` until `shutdown`, then lets requests in flight finish
+    /// for up to [`DRAIN_GRACE`]. A client that takes longer than `gateway.header_timeout_ms`
+    /// to send its request headers is disconnected, so idle half-open connections do not pile
+    /// up.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), GatewayError> {
         tracing::info!(address = %listener.local_addr()?, "gateway listening");
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await?;
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(self.settings.header_timeout_ms));
+        let app = self.router();
+        let connections = GracefulShutdown::new();
+        loop {
+            let accepted = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, most likely: pause rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(ACCEPT_PAUSE).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let service = TowerToHyperService::new(app.clone());
+            let connection =
+                connections.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        if tokio::time::timeout(DRAIN_GRACE, connections.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(grace = ?DRAIN_GRACE, "requests still in flight when the grace ran out");
+        }
         Ok(())
     }
 }

@@ -14,6 +14,18 @@ pub struct GatewaySettings {
     pub listen: String,
     /// Largest request body accepted, in bytes; larger ones get `413`.
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request body, in ms; then `408`.
+    pub body_timeout_ms: u64,
+    /// How long a client may take to send a request's headers, in ms; then the connection
+    /// is closed.
+    pub header_timeout_ms: u64,
+    /// Request body bytes the gateway holds at once until Kafka acknowledged them; a request
+    /// beyond it gets `503` with `Retry-After`.
+    pub max_in_flight_bytes: usize,
+    /// Most orders in one `POST /v1/orders/batch`.
+    pub max_batch_orders: usize,
+    /// How long an `Idempotency-Key` is remembered, in ms.
+    pub idempotency_ttl_ms: u64,
     /// How long a request waits for Kafka to acknowledge its write, in ms; then `503`.
     pub produce_timeout_ms: u64,
     /// Folder of the gateway's materialized views (orders, stock levels, webhook attempts).
@@ -27,6 +39,11 @@ impl Default for GatewaySettings {
         Self {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
+            body_timeout_ms: 10_000,
+            header_timeout_ms: 10_000,
+            max_in_flight_bytes: 64 * 1024 * 1024,
+            max_batch_orders: 500,
+            idempotency_ttl_ms: 24 * 3600 * 1000,
             produce_timeout_ms: 5_000,
             state_dir: PathBuf::from(".orderflow/gateway"),
             api_keys: Vec::new(),

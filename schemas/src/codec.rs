@@ -12,6 +12,7 @@ use schema_registry_converter::avro_common::get_supplied_schema;
 use schema_registry_converter::error::SRCError;
 use schema_registry_converter::schema_registry_common::SubjectNameStrategy;
 
+use crate::compatibility::{CompatibilityError, SchemaRegistry};
 use crate::events::*;
 use crate::topics::Topics;
 
@@ -35,6 +36,12 @@ pub enum CodecError {
         #[source]
         source: SRCError,
     },
+    #[error("the schema of {event_type} cannot be registered: {source}")]
+    Compatibility {
+        event_type: EventType,
+        #[source]
+        source: CompatibilityError,
+    },
     #[error("record cannot be read as Confluent-framed Avro: {source}")]
     Frame {
         #[source]
@@ -57,6 +64,7 @@ impl CodecError {
             CodecError::Schema { source, .. }
             | CodecError::Encode { source, .. }
             | CodecError::Frame { source } => source.retriable,
+            CodecError::Compatibility { source, .. } => source.is_retriable(),
             CodecError::Registry { .. } => true,
             CodecError::WrongType { .. } | CodecError::Shape { .. } => false,
         }
@@ -67,6 +75,7 @@ impl CodecError {
 pub struct Codec {
     encoder: AvroEncoder,
     decoder: AvroDecoder,
+    registry: SchemaRegistry,
     subjects: HashMap<EventType, SubjectNameStrategy>,
     readers: HashMap<EventType, Schema>,
 }
@@ -82,6 +91,12 @@ impl Codec {
                     reason: e.to_string(),
                 })
         };
+        let registry = SchemaRegistry::new(registry_url, REGISTRY_TIMEOUT).map_err(|e| {
+            CodecError::Registry {
+                url: registry_url.to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
         let mut subjects = HashMap::new();
         let mut readers = HashMap::new();
         for event_type in EventType::ALL {
@@ -100,6 +115,7 @@ impl Codec {
         Ok(Self {
             encoder: AvroEncoder::new(settings()?),
             decoder: AvroDecoder::new(settings()?),
+            registry,
             subjects,
             readers,
         })
@@ -109,12 +125,17 @@ impl Codec {
         &self.subjects[&event_type]
     }
 
-    /// Registers the schemas of the events a component writes, so that an unreachable registry
-    /// or an incompatible schema stops start-up instead of the first request.
+    /// Registers the schemas of the events a component writes, each after declaring its
+    /// subject's compatibility (BACKWARD), so that an unreachable registry or a schema that
+    /// is incompatible with the registered one stops start-up instead of the first request.
     pub async fn register(&self, event_types: &[EventType]) -> Result<(), CodecError> {
         for &event_type in event_types {
             let strategy = self.subject(event_type);
             let subject = strategy.get_subject().unwrap_or_default();
+            self.registry
+                .admit(&subject, event_type.schema())
+                .await
+                .map_err(|source| CodecError::Compatibility { event_type, source })?;
             self.encoder
                 .get_schema_and_id(&subject, strategy.clone())
                 .await

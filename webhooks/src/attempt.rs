@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use orderflow_kafka::headers::TRACEPARENT_HEADER;
+use orderflow_kafka::TraceContext;
 use orderflow_schemas::clock::now_ms;
 use orderflow_schemas::events::{AttemptResult, WebhookAttempt, WebhookSubscription};
 use orderflow_schemas::{EventId, OrderId};
@@ -30,6 +32,8 @@ pub struct Job {
     pub body: Arc<str>,
     /// 1 for the first attempt.
     pub attempt: i32,
+    /// The event's trace; the request carries it with a span of its own.
+    pub trace: TraceContext,
 }
 
 /// What the endpoint made of one attempt, before it becomes a [`WebhookAttempt`].
@@ -115,6 +119,7 @@ impl Attempter {
             .header(TIMESTAMP_HEADER, signature.timestamp.to_string())
             .header(SIGNATURE_HEADER, signature.header)
             .header(CONTENT_TYPE, "application/json")
+            .header(TRACEPARENT_HEADER, job.trace.child().to_string())
             .body(job.body.as_bytes().to_vec())
             .send()
             .await;
@@ -194,15 +199,24 @@ async fn read_capped(response: &mut reqwest::Response) -> (String, Option<String
             }
             Ok(None) => break,
             Err(e) => {
-                let text = String::from_utf8_lossy(&kept).into_owned();
-                return (
-                    text,
-                    Some(format!("reading the answer failed: {}", describe(&e))),
-                );
+                let error = format!("reading the answer failed: {}", describe(&e));
+                return (text_of(&kept), Some(error));
             }
         }
     }
-    (String::from_utf8_lossy(&kept).into_owned(), None)
+    (text_of(&kept), None)
+}
+
+/// The answer's bytes as text; a character cut in two by the size limit is left out rather
+/// than replaced.
+fn text_of(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(e) if e.error_len().is_none() => {
+            String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned()
+        }
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// `Retry-After` of a `429` or `503`, as seconds or as an HTTP date, in ms from now.
@@ -266,6 +280,7 @@ mod tests {
             order_id: OrderId::new_v7(),
             body: Arc::from("{}"),
             attempt: 1,
+            trace: TraceContext::start(),
         }
     }
 
@@ -294,6 +309,14 @@ mod tests {
         let parts: Vec<&str> = signed.header.split(' ').collect();
         assert_eq!(parts.len(), 2, "the expired secret no longer signs");
         assert!(parts.iter().all(|p| p.starts_with("v1,")));
+    }
+
+    #[test]
+    fn a_character_cut_by_the_limit_is_left_out() {
+        let text = "ab🐕";
+        assert_eq!(text_of(&text.as_bytes()[..4]), "ab");
+        assert_eq!(text_of(text.as_bytes()), text);
+        assert_eq!(text_of(b"a\xffb"), "a\u{fffd}b");
     }
 
     #[test]

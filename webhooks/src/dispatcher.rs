@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use orderflow_kafka::KafkaSettings;
+use orderflow_kafka::{EventHeaders, KafkaSettings, TraceContext};
 use orderflow_schemas::events::{AttemptResult, WebhookAttempt};
-use orderflow_schemas::{Codec, SubscriptionId, Topics};
+use orderflow_schemas::{Codec, EventType, SubscriptionId, Topics};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
@@ -115,8 +115,8 @@ impl Dispatcher {
         self.runtime.spawn(async move {
             let attempt = attempter.attempt(&job).await;
             drop(slot);
-            log(&attempt);
-            recorder.record(&attempt).await;
+            log(&attempt, &job.trace);
+            recorder.record(&attempt, &job.trace).await;
         });
         true
     }
@@ -137,13 +137,14 @@ impl Dispatcher {
     }
 }
 
-fn log(attempt: &WebhookAttempt) {
+fn log(attempt: &WebhookAttempt, trace: &TraceContext) {
     let span = tracing::info_span!(
         "webhook_attempt",
         subscription_id = %attempt.subscription_id,
         event_id = %attempt.event_id,
         order_id = %attempt.order_id,
         attempt = attempt.attempt,
+        trace_id = %trace.trace_id_hex(),
     );
     let _entered = span.enter();
     let (status, duration_ms) = (attempt.status, attempt.duration_ms);
@@ -177,9 +178,7 @@ impl Recorder {
         let producer = kafka
             .producer_config("orderflow-webhook-attempts")
             .create()?;
-        let topic = topics
-            .of(orderflow_schemas::EventType::WebhookAttempt)
-            .to_owned();
+        let topic = topics.of(EventType::WebhookAttempt).to_owned();
         Ok(Self {
             producer,
             codec,
@@ -187,12 +186,24 @@ impl Recorder {
         })
     }
 
-    async fn record(&self, attempt: &WebhookAttempt) {
+    async fn record(&self, attempt: &WebhookAttempt, trace: &TraceContext) {
         let key = attempt.order_id.to_string();
+        let headers = EventHeaders {
+            id: format!(
+                "{}/{}/{}",
+                attempt.event_id, attempt.subscription_id, attempt.attempt
+            ),
+            event_type: EventType::WebhookAttempt,
+            source: "webhooks",
+            trace: trace.child(),
+        };
         for tries in 1..=RECORD_TRIES {
             let written = match self.codec.encode(attempt).await {
                 Ok(payload) => {
-                    let record = FutureRecord::to(&self.topic).key(&key).payload(&payload);
+                    let record = FutureRecord::to(&self.topic)
+                        .key(&key)
+                        .payload(&payload)
+                        .headers(headers.to_kafka());
                     self.producer
                         .send(record, Duration::ZERO)
                         .await

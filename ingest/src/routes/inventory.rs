@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::{publish_problem, storage_problem};
 use crate::body::read_json;
 use crate::problem::{FieldError, Problem};
+use crate::request_trace::RequestTrace;
 use crate::server::Gateway;
 
 /// Most units of one SKU that can be set.
@@ -58,11 +59,12 @@ fn parse_total(body: &Value) -> Result<i64, Problem> {
 pub async fn set(
     State(gateway): State<Gateway>,
     Path(sku): Path<String>,
+    RequestTrace(trace): RequestTrace,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<StockChange>), Problem> {
     let sku = parse_sku(&sku)?;
-    let json = read_json(&headers, body, gateway.settings.max_body_bytes).await?;
+    let (json, _held) = read_json(&headers, body, &gateway.limits).await?;
     let total = parse_total(&json)?;
     let event = StockSet {
         sku: sku.clone(),
@@ -71,7 +73,7 @@ pub async fn set(
     };
     gateway
         .producer
-        .publish(&event)
+        .publish(&event, &trace)
         .await
         .map_err(publish_problem)?;
     tracing::info!(sku = %sku, total, "stock total accepted");

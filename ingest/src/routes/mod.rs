@@ -1,8 +1,11 @@
 //! The gateway's HTTP API, one file per resource.
 
+pub mod batch;
 pub mod inventory;
+pub mod openapi;
 pub mod order_request;
 pub mod orders;
+pub mod placing;
 pub mod problems;
 pub mod webhooks;
 

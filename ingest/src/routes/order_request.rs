@@ -1,7 +1,9 @@
 //! The body of `POST /v1/orders`, checked field by field so that one answer names every bad
 //! field at once.
 
-use orderflow_schemas::events::{OrderCreated, OrderItem};
+use std::collections::BTreeMap;
+
+use orderflow_schemas::events::{IdempotencyKey, OrderCreated, OrderItem};
 use orderflow_schemas::{CustomerId, OrderId, PaymentToken, Sku};
 use serde_json::{Map, Value};
 
@@ -17,8 +19,20 @@ pub const MAX_UNIT_PRICE_MINOR: i64 = 1_000_000_000_000;
 pub const MAX_EMAIL_CHARS: usize = 254;
 /// Longest payment token, in characters.
 pub const MAX_TOKEN_CHARS: usize = 256;
+/// Most metadata entries one order may carry.
+pub const MAX_METADATA_ENTRIES: usize = 50;
+/// Longest metadata key, and longest value, in characters.
+pub const MAX_METADATA_KEY_CHARS: usize = 40;
+pub const MAX_METADATA_VALUE_CHARS: usize = 500;
 
-const ORDER_FIELDS: [&str; 5] = ["customer_id", "email", "currency", "payment_token", "items"];
+const ORDER_FIELDS: [&str; 6] = [
+    "customer_id",
+    "email",
+    "currency",
+    "payment_token",
+    "items",
+    "metadata",
+];
 const ITEM_FIELDS: [&str; 3] = ["sku", "quantity", "unit_price"];
 
 /// A valid order request, before it gets an id.
@@ -29,10 +43,16 @@ pub struct OrderRequest {
     pub currency: String,
     pub payment_token: PaymentToken,
     pub items: Vec<OrderItem>,
+    pub metadata: BTreeMap<String, String>,
 }
 
 impl OrderRequest {
-    pub fn into_event(self, order_id: OrderId, created_at_ms: i64) -> OrderCreated {
+    pub fn into_event(
+        self,
+        order_id: OrderId,
+        created_at_ms: i64,
+        idempotency: Option<IdempotencyKey>,
+    ) -> OrderCreated {
         let total_minor = self
             .items
             .iter()
@@ -47,6 +67,8 @@ impl OrderRequest {
             total_minor,
             payment_token: self.payment_token,
             created_at_ms,
+            metadata: self.metadata,
+            idempotency,
         }
     }
 }
@@ -145,6 +167,44 @@ impl Checker {
         })
     }
 
+    /// The client's own key-value pairs: any text, kept exactly as sent, within size bounds.
+    fn metadata(&mut self, object: &Map<String, Value>) -> BTreeMap<String, String> {
+        let entries = match object.get("metadata") {
+            None | Some(Value::Null) => return BTreeMap::new(),
+            Some(Value::Object(entries)) => entries,
+            Some(_) => {
+                self.fail("/metadata", "must be an object of strings");
+                return BTreeMap::new();
+            }
+        };
+        if entries.len() > MAX_METADATA_ENTRIES {
+            let detail = format!("must hold at most {MAX_METADATA_ENTRIES} entries");
+            self.fail("/metadata", detail);
+            return BTreeMap::new();
+        }
+        let mut metadata = BTreeMap::new();
+        for (key, value) in entries {
+            let pointer = format!("/metadata/{}", key.replace('~', "~0").replace('/', "~1"));
+            let key_chars = key.chars().count();
+            if key_chars == 0 || key_chars > MAX_METADATA_KEY_CHARS {
+                let detail = format!("keys must hold 1 to {MAX_METADATA_KEY_CHARS} characters");
+                self.fail(&pointer, detail);
+                continue;
+            }
+            match value {
+                Value::String(text) if text.chars().count() <= MAX_METADATA_VALUE_CHARS => {
+                    metadata.insert(key.clone(), text.clone());
+                }
+                Value::String(_) => {
+                    let detail = format!("must be at most {MAX_METADATA_VALUE_CHARS} characters");
+                    self.fail(&pointer, detail);
+                }
+                _ => self.fail(&pointer, "must be a string"),
+            }
+        }
+        metadata
+    }
+
     fn items(&mut self, object: &Map<String, Value>) -> Vec<OrderItem> {
         let lines = match object.get("items") {
             None | Some(Value::Null) => {
@@ -225,6 +285,7 @@ pub fn validate(body: &Value) -> Result<OrderRequest, Vec<FieldError>> {
         valid.then(|| PaymentToken::new(s.to_owned()))
     });
     let items = check.items(order);
+    let metadata = check.metadata(order);
 
     match (
         customer_id,
@@ -240,6 +301,7 @@ pub fn validate(body: &Value) -> Result<OrderRequest, Vec<FieldError>> {
                 currency,
                 payment_token,
                 items,
+                metadata,
             })
         }
         _ => Err(check.errors),
@@ -272,7 +334,7 @@ mod tests {
     #[test]
     fn a_valid_order_totals_its_lines() {
         let request = validate(&valid()).unwrap();
-        let event = request.into_event(OrderId::new_v7(), 0);
+        let event = request.into_event(OrderId::new_v7(), 0, None);
         assert_eq!(event.total_minor, 2598);
     }
 
@@ -328,6 +390,18 @@ mod tests {
         let mut empty = valid();
         empty["items"] = json!([]);
         assert_eq!(pointers(empty), vec!["/items"]);
+    }
+
+    #[test]
+    fn metadata_keeps_any_text_and_names_bad_entries() {
+        let mut body = valid();
+        body["metadata"] = json!({"gift 🎁": "für Oma\u{2028}🐕", "a/b": "x"});
+        let request = validate(&body).unwrap();
+        assert_eq!(request.metadata["gift 🎁"], "für Oma\u{2028}🐕");
+        body["metadata"] = json!({"a/b": 1, "": "x", "long": "v".repeat(501)});
+        let mut bad = pointers(body);
+        bad.sort();
+        assert_eq!(bad, vec!["/metadata/", "/metadata/a~1b", "/metadata/long"]);
     }
 
     #[test]

@@ -1,21 +1,30 @@
 //! `POST /v1/orders` and `GET /v1/orders/{id}`.
 
+use std::collections::BTreeMap;
+
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use orderflow_schemas::clock::{now_ms, rfc3339};
+use orderflow_schemas::clock::rfc3339;
 use orderflow_schemas::events::OrderItem;
 use orderflow_schemas::{CustomerId, OrderId};
 use serde::Serialize;
 
-use super::order_request::validate;
-use super::{publish_problem, storage_problem};
+use super::placing::{place, Keyed};
+use super::storage_problem;
+use crate::auth::Caller;
 use crate::body::read_json;
+use crate::idempotency;
 use crate::problem::Problem;
+use crate::request_trace::RequestTrace;
 use crate::server::Gateway;
 use crate::views::{OrderStatus, OrderView};
+
+/// Set on an answer that repeats the stored answer to an earlier request with the same
+/// `Idempotency-Key`.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
 /// An order as the API shows it; the payment token is never echoed.
 #[derive(Debug, Serialize)]
@@ -36,6 +45,8 @@ pub struct OrderResource {
     pub total: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,37 +79,40 @@ impl From<OrderView> for OrderResource {
             items: order.map(|o| o.items.iter().map(ItemResource::from).collect()),
             total: order.map(|o| o.total_minor),
             created_at: order.map(|o| rfc3339(o.created_at_ms)),
+            metadata: order.map(|o| o.metadata.clone()),
         }
     }
 }
 
 /// Accepts an order: validates it, writes `order.created` and answers `201` only once Kafka
-/// acknowledged the write.
+/// acknowledged the write. With an `Idempotency-Key`, a repeat gets the first answer back.
 pub async fn create(
     State(gateway): State<Gateway>,
+    Extension(caller): Extension<Caller>,
+    RequestTrace(trace): RequestTrace,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
-    let json = read_json(&headers, body, gateway.settings.max_body_bytes).await?;
-    let request = validate(&json).map_err(Problem::validation)?;
-    let order = request.into_event(OrderId::new_v7(), now_ms());
+    let key = idempotency::key_of(&headers)?;
+    let _claim = match &key {
+        Some(key) => Some(gateway.in_flight_keys.claim(&caller.0, key)?),
+        None => None,
+    };
+    let (json, _held) = read_json(&headers, body, &gateway.limits).await?;
+    let keyed = key.as_deref().map(|key| Keyed {
+        client: &caller.0,
+        key,
+    });
+    let placed = place(&gateway, &json, keyed, &trace).await?;
 
-    gateway
-        .producer
-        .publish(&order)
-        .await
-        .map_err(publish_problem)?;
-    tracing::info!(order_id = %order.order_id, items = order.items.len(), "order accepted");
-
-    // The order reads back at once from this gateway, before its own view consumer sees it.
-    if let Err(e) = gateway.views.record_created(&order) {
-        tracing::warn!(order_id = %order.order_id, error = %e, "cannot record the order locally");
-    }
-    let location = format!("/v1/orders/{}", order.order_id);
-    let resource = OrderResource::from(OrderView::pending(&order));
-    let mut response = (StatusCode::CREATED, Json(resource)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
+    let mut response = (StatusCode::CREATED, Json(placed.resource)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&placed.location) {
         response.headers_mut().insert(header::LOCATION, value);
+    }
+    if placed.replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
     }
     Ok(response)
 }

@@ -6,6 +6,7 @@ mod webhooks;
 
 pub use webhooks::{AttemptView, MissedEvent};
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
 /// The topics the views are built from.
@@ -45,6 +47,16 @@ pub struct OrderDetails {
     pub items: Vec<OrderItem>,
     pub total_minor: i64,
     pub created_at_ms: i64,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What an `Idempotency-Key` was first used for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUse {
+    pub fingerprint: String,
+    pub order_id: OrderId,
+    pub at_ms: i64,
 }
 
 /// An order as `GET /v1/orders/{id}` shows it. The outcome may be read before the order itself
@@ -85,6 +97,7 @@ impl From<&OrderCreated> for OrderDetails {
             items: e.items.clone(),
             total_minor: e.total_minor,
             created_at_ms: e.created_at_ms,
+            metadata: e.metadata.clone(),
         }
     }
 }
@@ -95,6 +108,13 @@ pub struct Views {
 
 fn order_key(id: OrderId) -> String {
     format!("order/{id}")
+}
+
+/// Hashed, so that whatever characters a client's key holds, the store key stays plain.
+fn idempotency_key(client: &str, key: &str) -> String {
+    let digest = sha2::Sha256::digest(format!("{client}\n{key}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("idempotency/{hex}")
 }
 
 fn stock_key(sku: &str) -> String {
@@ -138,6 +158,13 @@ impl Views {
     pub fn order(&self, id: OrderId) -> Result<Option<OrderView>, StateError> {
         let mut none = Changes::default();
         StagedStore::new(&self.store, &Changes::default(), &mut none).get(&order_key(id))
+    }
+
+    /// The first use of `client`'s `key`, if it is remembered.
+    pub fn key_use(&self, client: &str, key: &str) -> Result<Option<KeyUse>, StateError> {
+        let mut none = Changes::default();
+        StagedStore::new(&self.store, &Changes::default(), &mut none)
+            .get(&idempotency_key(client, key))
     }
 
     pub fn stock(&self, sku: &str) -> Result<Option<StockLevel>, StateError> {
@@ -216,6 +243,19 @@ impl Views {
                     .unwrap_or_else(|| OrderView::new(e.order_id));
                 view.order = Some(OrderDetails::from(e));
                 staged.put(&key, &view)?;
+                if let Some(idempotency) = &e.idempotency {
+                    let used = KeyUse {
+                        fingerprint: idempotency.fingerprint.clone(),
+                        order_id: e.order_id,
+                        at_ms: e.created_at_ms,
+                    };
+                    let index = idempotency_key(&idempotency.client, &idempotency.key);
+                    // The latest use counts: after a key expired, it may start a new order.
+                    let earlier = staged.get::<KeyUse>(&index)?;
+                    if earlier.is_none_or(|u| u.at_ms <= used.at_ms) {
+                        staged.put(&index, &used)?;
+                    }
+                }
             }
             Some(AnyEvent::OrderCompleted(e)) => {
                 let key = order_key(e.order_id);
@@ -350,6 +390,8 @@ mod tests {
             total_minor: 0,
             payment_token: PaymentToken::new("tok_visa".into()),
             created_at_ms: 0,
+            metadata: BTreeMap::new(),
+            idempotency: None,
         }
     }
 

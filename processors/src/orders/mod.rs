@@ -7,6 +7,7 @@ mod saga;
 
 pub use saga::{Decision, Line, OrderSummary, Outcome, Payment, Saga};
 
+use orderflow_kafka::TraceContext;
 use orderflow_schemas::events::{
     AnyEvent, AuthorizationOutcome, OrderCompleted, OrderFailed, StockReleaseRequested,
 };
@@ -50,6 +51,7 @@ impl Orders {
             .put(&timer_key(deadline, order_id), &Timer::Timeout)?;
         Ok(Saga {
             deadline_ms: Some(deadline),
+            trace: Some(ctx.trace().to_string()),
             ..Saga::default()
         })
     }
@@ -107,6 +109,9 @@ impl Orders {
                 let Some(mut saga) = ctx.store()?.get::<Saga>(&saga_key(order_id))? else {
                     return Ok(());
                 };
+                if let Some(trace) = saga.trace.as_deref().and_then(TraceContext::parse) {
+                    ctx.continue_trace(trace);
+                }
                 saga.deadline_ms = None;
                 let decision = saga.on_timeout();
                 if decision.outcome.is_some() {

@@ -78,6 +78,9 @@ pub struct Saga {
     pub deadline_ms: Option<i64>,
     /// When the finished saga is forgotten, in epoch milliseconds.
     pub expires_at_ms: Option<i64>,
+    /// The order's `traceparent`, so that a timeout's outcome joins the order's trace.
+    #[serde(default)]
+    pub trace: Option<String>,
 }
 
 impl Saga {
@@ -213,6 +216,8 @@ mod tests {
             total_minor: 100,
             payment_token: PaymentToken::new("tok_visa".into()),
             created_at_ms: 0,
+            metadata: Default::default(),
+            idempotency: None,
         }
     }
 

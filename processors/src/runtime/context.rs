@@ -1,8 +1,10 @@
 //! What a processor may do while it handles a record: read and stage state, emit events.
 
+use orderflow_kafka::{EventHeaders, TraceContext};
 use orderflow_schemas::events::Event;
 use orderflow_schemas::{Codec, Topics};
 use orderflow_state::StagedStore;
+use rdkafka::message::OwnedHeaders;
 use tokio::runtime::Handle;
 
 use super::ProcessError;
@@ -12,11 +14,23 @@ pub(crate) struct Output {
     pub topic: String,
     pub key: String,
     pub payload: Vec<u8>,
+    pub headers: OwnedHeaders,
+}
+
+/// What is being handled: when, in which partition, by which processor, in which trace.
+pub(crate) struct Scope {
+    pub now_ms: i64,
+    pub partition: i32,
+    pub processor: &'static str,
+    /// What is emitted carries this trace.
+    pub trace: TraceContext,
 }
 
 pub struct Context<'a> {
     now_ms: i64,
     partition: i32,
+    processor: &'static str,
+    trace: TraceContext,
     codec: &'a Codec,
     topics: &'a Topics,
     runtime: &'a Handle,
@@ -26,8 +40,7 @@ pub struct Context<'a> {
 
 impl<'a> Context<'a> {
     pub(crate) fn new(
-        now_ms: i64,
-        partition: i32,
+        scope: Scope,
         codec: &'a Codec,
         topics: &'a Topics,
         runtime: &'a Handle,
@@ -35,8 +48,10 @@ impl<'a> Context<'a> {
         outputs: &'a mut Vec<Output>,
     ) -> Self {
         Self {
-            now_ms,
-            partition,
+            now_ms: scope.now_ms,
+            partition: scope.partition,
+            processor: scope.processor,
+            trace: scope.trace,
             codec,
             topics,
             runtime,
@@ -62,7 +77,19 @@ impl<'a> Context<'a> {
         })
     }
 
-    /// Emits an event to its topic, keyed by its own key; it is written in the transaction.
+    /// The trace of the record being handled (a new one for timers).
+    pub fn trace(&self) -> TraceContext {
+        self.trace
+    }
+
+    /// Makes what is emitted from now on part of `trace`, e.g. a timer firing for an order
+    /// whose trace the processor kept.
+    pub fn continue_trace(&mut self, trace: TraceContext) {
+        self.trace = trace.child();
+    }
+
+    /// Emits an event to its topic, keyed by its own key, with its CloudEvents headers and
+    /// the current trace; it is written in the transaction.
     pub fn emit<E: Event>(&mut self, event: &E) -> Result<(), ProcessError> {
         // The encoder only goes to the registry on the first event of a type; every later
         // call finds the schema id in its cache and completes without waiting.
@@ -71,6 +98,13 @@ impl<'a> Context<'a> {
             topic: self.topics.of(E::TYPE).to_owned(),
             key: event.key(),
             payload,
+            headers: EventHeaders {
+                id: event.cloud_event_id(),
+                event_type: E::TYPE,
+                source: self.processor,
+                trace: self.trace,
+            }
+            .to_kafka(),
         });
         Ok(())
     }

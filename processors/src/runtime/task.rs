@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orderflow_kafka::ensure_topics;
+use orderflow_kafka::headers::trace_of;
+use orderflow_kafka::{ensure_topics, TraceContext};
 use orderflow_schemas::clock::now_ms;
 use orderflow_schemas::TopicSpec;
 use orderflow_state::{Changes, PartitionStore, StagedStore};
@@ -17,7 +18,7 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use super::clients::{self, DeliveryLog, Names, TxnProducer};
-use super::context::{Context, Output};
+use super::context::{Context, Output, Scope};
 use super::dead_letter;
 use super::rebalance::TaskContext;
 use super::restore::Restorer;
@@ -303,7 +304,10 @@ impl Task {
 
         let stateful = self.topology.stateful_inputs.contains(&event_type);
         let partition = stateful.then_some(message.partition());
-        match self.apply_processor(partition, |p, ctx| p.process(event, ctx)) {
+        let trace = trace_of(message.headers())
+            .map(|parent| parent.child())
+            .unwrap_or_else(TraceContext::start);
+        match self.apply_processor(partition, trace, |p, ctx| p.process(event, ctx)) {
             Ok(()) => Ok(()),
             Err(ProcessError::Rejected(reason)) => self.dead_letter(message, &reason),
             Err(ProcessError::Transient(reason)) => Err(Fault::Transient(reason)),
@@ -316,6 +320,7 @@ impl Task {
     fn apply_processor(
         &mut self,
         partition: Option<i32>,
+        trace: TraceContext,
         step: impl FnOnce(&mut dyn Processor, &mut Context<'_>) -> Result<(), ProcessError>,
     ) -> Result<(), ProcessError> {
         let mut outputs: Vec<Output> = Vec::new();
@@ -334,9 +339,14 @@ impl Task {
                 }
                 None => None,
             };
+            let scope = Scope {
+                now_ms: now_ms(),
+                partition: partition.unwrap_or(-1),
+                processor: self.names.processor,
+                trace,
+            };
             let mut ctx = Context::new(
-                now_ms(),
-                partition.unwrap_or(-1),
+                scope,
                 &self.env.codec,
                 &self.env.topics,
                 &self.runtime,
@@ -357,7 +367,8 @@ impl Task {
         for output in &outputs {
             let record = BaseRecord::<[u8], [u8]>::to(&output.topic)
                 .key(output.key.as_bytes())
-                .payload(output.payload.as_slice());
+                .payload(output.payload.as_slice())
+                .headers(output.headers.clone());
             self.send(record)
                 .map_err(|f| ProcessError::Transient(format!("{f:?}")))?;
         }
@@ -367,7 +378,8 @@ impl Task {
     fn punctuate(&mut self) {
         let partitions: Vec<i32> = self.stores.keys().copied().collect();
         for partition in partitions {
-            let fired = self.apply_processor(Some(partition), |p, ctx| p.punctuate(ctx));
+            let trace = TraceContext::start();
+            let fired = self.apply_processor(Some(partition), trace, |p, ctx| p.punctuate(ctx));
             if let Err(e) = fired {
                 self.recover(Fault::Transient(e.to_string()), true);
                 return;

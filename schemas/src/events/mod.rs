@@ -7,7 +7,9 @@ mod stock;
 mod webhook;
 
 pub use any::AnyEvent;
-pub use order::{FailureReason, OrderCompleted, OrderCreated, OrderFailed, OrderItem};
+pub use order::{
+    FailureReason, IdempotencyKey, OrderCompleted, OrderCreated, OrderFailed, OrderItem,
+};
 pub use payment::{AuthorizationOutcome, PaymentAuthorization};
 pub use stock::{
     StockLevel, StockReleaseRequested, StockReservationRequested, StockReservationResult, StockSet,
@@ -141,6 +143,13 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
 
     /// The record key: decides the partition, and so which processor instance sees it.
     fn key(&self) -> String;
+
+    /// The CloudEvents id (`ce_id`). Events with an identity of their own (an order, an
+    /// outcome) keep it, so that a repeated write of the same event has the same id; others
+    /// get a new one.
+    fn cloud_event_id(&self) -> String {
+        uuid::Uuid::now_v7().to_string()
+    }
 }
 
 macro_rules! event {
@@ -152,6 +161,22 @@ macro_rules! event {
             fn key(&self) -> String {
                 let $e = self;
                 $key
+            }
+        }
+    };
+    ($ty:ty, $kind:ident, $file:literal, |$e:ident| $key:expr, id: $id:expr) => {
+        impl $crate::events::Event for $ty {
+            const TYPE: $crate::events::EventType = $crate::events::EventType::$kind;
+            const SCHEMA: &'static str = include_str!(concat!("../../avro/", $file));
+
+            fn key(&self) -> String {
+                let $e = self;
+                $key
+            }
+
+            fn cloud_event_id(&self) -> String {
+                let $e = self;
+                $id
             }
         }
     };

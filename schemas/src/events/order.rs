@@ -1,5 +1,7 @@
 //! Order events: placed, completed, failed.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::event;
@@ -23,10 +25,29 @@ pub struct OrderCreated {
     pub total_minor: i64,
     pub payment_token: PaymentToken,
     pub created_at_ms: i64,
+    /// The client's own key-value pairs, kept exactly as sent.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub idempotency: Option<IdempotencyKey>,
 }
-event!(OrderCreated, OrderCreated, "order_created.avsc", |e| e
-    .order_id
-    .to_string());
+
+/// The `Idempotency-Key` an order was sent with, so that every gateway recognises a repeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyKey {
+    /// Name of the API key that sent the order: keys are per client.
+    pub client: String,
+    pub key: String,
+    /// SHA-256 of the request body, hex.
+    pub fingerprint: String,
+}
+event!(
+    OrderCreated,
+    OrderCreated,
+    "order_created.avsc",
+    |e| e.order_id.to_string(),
+    id: e.order_id.to_string()
+);
 
 /// Every line of the order got its stock and the payment was authorized.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,7 +66,8 @@ event!(
     OrderCompleted,
     OrderCompleted,
     "order_completed.avsc",
-    |e| e.order_id.to_string()
+    |e| e.order_id.to_string(),
+    id: e.event_id.to_string()
 );
 
 /// Why an order failed. The first cause found wins.
@@ -77,6 +99,10 @@ pub struct OrderFailed {
     pub detail: String,
     pub failed_at_ms: i64,
 }
-event!(OrderFailed, OrderFailed, "order_failed.avsc", |e| e
-    .order_id
-    .to_string());
+event!(
+    OrderFailed,
+    OrderFailed,
+    "order_failed.avsc",
+    |e| e.order_id.to_string(),
+    id: e.event_id.to_string()
+);

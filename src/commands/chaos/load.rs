@@ -73,6 +73,7 @@ pub struct Placement {
 
 /// Places `count` orders at about `rate` per second; `progress` counts the orders answered.
 pub async fn place(
+    http: reqwest::Client,
     base: String,
     count: usize,
     rate: u32,
@@ -81,7 +82,6 @@ pub async fn place(
 ) -> Placement {
     let mut rng = StdRng::seed_from_u64(seed);
     let orders: Vec<(Value, Placed)> = (0..count).map(|i| order(&mut rng, i)).collect();
-    let http = reqwest::Client::new();
     let url = format!("{base}/v1/orders");
     let start = tokio::time::Instant::now();
     let spacing = 1.0 / f64::from(rate.max(1));

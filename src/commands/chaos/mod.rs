@@ -226,6 +226,7 @@ async fn drive(
     // Orders flow while the chaos runs beside them, driven by how many orders were answered.
     let progress = Arc::new(AtomicUsize::new(0));
     let placing = tokio::spawn(load::place(
+        http.clone(),
         base.to_owned(),
         run.orders,
         run.rate,

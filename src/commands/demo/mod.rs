@@ -42,6 +42,7 @@ fn demo_settings(mut settings: Settings, api_key: &str) -> anyhow::Result<Settin
         name: "demo".into(),
         key: Some(api_key.to_owned()),
         key_file: None,
+        scopes: Vec::new(),
     });
     settings.webhooks.allowed_networks = vec!["127.0.0.0/8".parse()?];
     settings.webhooks.retry_schedule_ms = RETRY_SCHEDULE_MS.to_vec();

@@ -14,6 +14,7 @@ mod pending;
 
 use std::sync::Arc;
 
+use orderflow_kafka::TraceContext;
 use orderflow_processors::runtime::{Context, ProcessError, Processor, Topology};
 use orderflow_schemas::events::{
     AnyEvent, AttemptResult, DisableReason, WebhookAttempt, WebhookDeliveryFailed,
@@ -84,10 +85,46 @@ impl WebhookSink {
         if ctx.store()?.get::<Pending>(&key)?.is_some() {
             return Ok(());
         }
-        if !delivery.subscription.enabled {
-            return self.dead_letter(&delivery, &pending, "subscription disabled", ctx);
+        self.begin(&delivery, pending, ctx)
+    }
+
+    /// A replay or resend: the event is delivered again from its first attempt, now. When an
+    /// attempt is in flight, it starts over once that attempt is settled, so a resend asked
+    /// for right after a delivery is not lost to the delivery's own bookkeeping.
+    fn restart(
+        &self,
+        delivery: Delivery<'_>,
+        pending: Pending,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        let key = pending_key(&delivery.event_id, &delivery.subscription.subscription_id);
+        match ctx.store()?.get::<Pending>(&key)? {
+            Some(mut current) if current.in_flight => {
+                current.again = true;
+                Ok(ctx.store()?.put(&key, &current)?)
+            }
+            Some(current) => {
+                let fresh = Pending {
+                    attempts: 0,
+                    last_error: None,
+                    ..current
+                };
+                self.begin(&delivery, fresh, ctx)
+            }
+            None => self.begin(&delivery, pending, ctx),
         }
-        self.dispatch(&delivery, pending, ctx)
+    }
+
+    fn begin(
+        &self,
+        delivery: &Delivery<'_>,
+        pending: Pending,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        if !delivery.subscription.enabled {
+            return self.dead_letter(delivery, &pending, "subscription disabled", ctx);
+        }
+        self.dispatch(delivery, pending, ctx)
     }
 
     /// Hands the next attempt to the dispatcher and parks the delivery in the due index: for
@@ -105,8 +142,14 @@ impl WebhookSink {
             order_id: pending.order_id,
             body: Arc::from(pending.body.as_str()),
             attempt: pending.attempts + 1,
+            trace: pending
+                .trace
+                .as_deref()
+                .and_then(TraceContext::parse)
+                .unwrap_or_else(TraceContext::start),
         };
-        let wait = if self.dispatcher.try_start(job) {
+        pending.in_flight = self.dispatcher.try_start(job);
+        let wait = if pending.in_flight {
             self.lease_ms
         } else {
             DEFER_MS
@@ -197,6 +240,9 @@ impl WebhookSink {
                 attempts: 0,
                 due_ms: 0,
                 last_error: None,
+                trace: Some(ctx.trace().to_string()),
+                in_flight: false,
+                again: false,
             };
             let delivery = Delivery {
                 event_id,
@@ -224,12 +270,15 @@ impl WebhookSink {
             attempts: 0,
             due_ms: 0,
             last_error: None,
+            trace: Some(ctx.trace().to_string()),
+            in_flight: false,
+            again: false,
         };
         let delivery = Delivery {
             event_id: request.event_id,
             subscription: &subscription,
         };
-        self.start(delivery, pending, ctx)
+        self.restart(delivery, pending, ctx)
     }
 
     /// Moves a delivery on by an attempt's result. Results of attempts that are not the
@@ -249,6 +298,7 @@ impl WebhookSink {
         }
         pending.attempts = attempt.attempt;
         pending.last_error = attempt.error.clone();
+        pending.in_flight = false;
         self.track_health(&attempt, ctx)?;
 
         let Some(subscription) = self.registry.get(&attempt.subscription_id) else {
@@ -260,6 +310,15 @@ impl WebhookSink {
         };
         let error = attempt.error.as_deref().unwrap_or("failed");
         match attempt.result {
+            // A replay asked for while this attempt was in flight starts the event over.
+            AttemptResult::Delivered | AttemptResult::Failed if pending.again => {
+                let fresh = Pending {
+                    attempts: 0,
+                    again: false,
+                    ..pending
+                };
+                self.begin(&delivery, fresh, ctx)
+            }
             AttemptResult::Delivered => {
                 self.forget(&attempt.event_id, &attempt.subscription_id, &pending, ctx)
             }

@@ -16,6 +16,16 @@ pub struct Pending {
     /// The due-index entry that stands for this delivery: when it is next looked at.
     pub due_ms: i64,
     pub last_error: Option<String>,
+    /// The `traceparent` of the event, sent with every attempt.
+    #[serde(default)]
+    pub trace: Option<String>,
+    /// An attempt was handed to the dispatcher and its result has not been read back yet.
+    #[serde(default)]
+    pub in_flight: bool,
+    /// A replay asked for the event while an attempt was in flight: once that attempt is
+    /// settled, the event is delivered again from the first attempt.
+    #[serde(default)]
+    pub again: bool,
 }
 
 /// Since when every attempt to a subscription from this partition failed.

@@ -10,6 +10,7 @@ use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use futures::stream::{self, StreamExt};
+use orderflow_kafka::TraceContext;
 use orderflow_schemas::clock::{now_ms, parse_rfc3339, rfc3339};
 use orderflow_schemas::events::{WebhookDeliveryRequested, WebhookSubscription};
 use orderflow_schemas::EventId;
@@ -20,6 +21,7 @@ use serde_json::Value;
 use super::find;
 use crate::body::read_json;
 use crate::problem::{FieldError, Problem};
+use crate::request_trace::RequestTrace;
 use crate::routes::{publish_problem, storage_problem};
 use crate::server::Gateway;
 use crate::views::{AttemptView, MissedEvent};
@@ -174,6 +176,7 @@ async fn request(
     gateway: &Gateway,
     subscription: &WebhookSubscription,
     event: MissedEvent,
+    trace: &TraceContext,
 ) -> Result<(), Problem> {
     let request = WebhookDeliveryRequested {
         event_id: event.event_id,
@@ -186,7 +189,7 @@ async fn request(
     };
     gateway
         .producer
-        .publish(&request)
+        .publish(&request, trace)
         .await
         .map_err(publish_problem)
 }
@@ -197,11 +200,12 @@ async fn request(
 pub async fn replay(
     State(gateway): State<Gateway>,
     Path(id): Path<String>,
+    RequestTrace(trace): RequestTrace,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<ReplayAnswer>), Problem> {
     let subscription = find(&gateway, &id)?;
-    let json = read_json(&headers, body, gateway.settings.max_body_bytes).await?;
+    let (json, _held) = read_json(&headers, body, &gateway.limits).await?;
     let (events, next_since) = match parse_replay(&json)? {
         ReplayRequest::Event(event_id) => {
             let event = gateway
@@ -236,7 +240,7 @@ pub async fn replay(
     // A failure answers 503; some requests may be written by then, and replaying the same
     // window again is harmless: deliveries already on their way are not started twice.
     let written: Vec<Result<(), Problem>> = stream::iter(events)
-        .map(|event| request(&gateway, &subscription, event))
+        .map(|event| request(&gateway, &subscription, event, &trace))
         .buffer_unordered(REPLAY_CONCURRENCY)
         .collect()
         .await;

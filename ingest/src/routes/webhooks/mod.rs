@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use orderflow_kafka::TraceContext;
 use orderflow_schemas::clock::{now_ms, rfc3339};
 use orderflow_schemas::events::{RetiringSecret, WebhookSubscription};
 use orderflow_schemas::{EventType, SubscriptionId};
@@ -22,6 +23,7 @@ use serde::Serialize;
 use super::publish_problem;
 use crate::body::read_json;
 use crate::problem::{Problem, ProblemKind};
+use crate::request_trace::RequestTrace;
 use crate::server::Gateway;
 use fields::parse;
 
@@ -78,10 +80,14 @@ fn new_secret() -> Result<SigningSecret, Problem> {
     SigningSecret::generate().map_err(|e| Problem::new(ProblemKind::Internal, e.to_string()))
 }
 
-async fn save(gateway: &Gateway, subscription: &WebhookSubscription) -> Result<(), Problem> {
+async fn save(
+    gateway: &Gateway,
+    subscription: &WebhookSubscription,
+    trace: &TraceContext,
+) -> Result<(), Problem> {
     gateway
         .producer
-        .publish(subscription)
+        .publish(subscription, trace)
         .await
         .map_err(publish_problem)?;
     gateway.subscriptions.upsert(subscription.clone());
@@ -90,10 +96,11 @@ async fn save(gateway: &Gateway, subscription: &WebhookSubscription) -> Result<(
 
 pub async fn create(
     State(gateway): State<Gateway>,
+    RequestTrace(trace): RequestTrace,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<SubscriptionResource>), Problem> {
-    let json = read_json(&headers, body, gateway.settings.max_body_bytes).await?;
+    let (json, _held) = read_json(&headers, body, &gateway.limits).await?;
     let allowed = ["url", "event_types", "enabled", "secret"];
     let fields = parse(&json, &allowed, &["url", "event_types"], &gateway.targets).await?;
     let secret = match fields.secret {
@@ -112,7 +119,7 @@ pub async fn create(
         previous_secrets: Vec::new(),
         updated_at_ms: now,
     };
-    save(&gateway, &subscription).await?;
+    save(&gateway, &subscription, &trace).await?;
     tracing::info!(subscription_id = %subscription.subscription_id, "webhook subscription created");
     Ok((
         StatusCode::CREATED,
@@ -148,11 +155,12 @@ pub async fn get(
 pub async fn update(
     State(gateway): State<Gateway>,
     Path(id): Path<String>,
+    RequestTrace(trace): RequestTrace,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<SubscriptionResource>, Problem> {
     let mut subscription = find(&gateway, &id)?;
-    let json = read_json(&headers, body, gateway.settings.max_body_bytes).await?;
+    let (json, _held) = read_json(&headers, body, &gateway.limits).await?;
     let fields = parse(
         &json,
         &["url", "event_types", "enabled"],
@@ -173,7 +181,7 @@ pub async fn update(
         subscription.enabled = enabled;
     }
     subscription.updated_at_ms = now_ms();
-    save(&gateway, &subscription).await?;
+    save(&gateway, &subscription, &trace).await?;
     tracing::info!(subscription_id = %subscription.subscription_id, enabled = subscription.enabled, "webhook subscription updated");
     Ok(Json(SubscriptionResource::from(&subscription, false)))
 }
@@ -200,13 +208,14 @@ pub async fn delete(
 pub async fn rotate_secret(
     State(gateway): State<Gateway>,
     Path(id): Path<String>,
+    RequestTrace(trace): RequestTrace,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<SubscriptionResource>, Problem> {
     let mut subscription = find(&gateway, &id)?;
     let has_body = headers.contains_key(axum::http::header::CONTENT_TYPE);
     let secret = if has_body {
-        let json = read_json(&headers, body, gateway.settings.max_body_bytes).await?;
+        let (json, _held) = read_json(&headers, body, &gateway.limits).await?;
         parse(&json, &["secret"], &[], &gateway.targets)
             .await?
             .secret
@@ -226,7 +235,7 @@ pub async fn rotate_secret(
         expires_at_ms: now.saturating_add(gateway.rotation_overlap_ms),
     });
     subscription.updated_at_ms = now;
-    save(&gateway, &subscription).await?;
+    save(&gateway, &subscription, &trace).await?;
     tracing::info!(subscription_id = %subscription.subscription_id, "webhook secret rotated");
     Ok(Json(SubscriptionResource::from(&subscription, true)))
 }

@@ -1,0 +1,117 @@
+//! `POST /v1/orders/batch`: many orders in one request, each validated, written and
+//! acknowledged on its own. The answer lists every order's outcome; it is `201` only when
+//! every order was written, `207` otherwise, so no failed write hides behind a 2xx.
+
+use axum::body::Body;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::future::join_all;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::orders::OrderResource;
+use super::placing::{place, Keyed};
+use crate::auth::Caller;
+use crate::body::read_json;
+use crate::idempotency;
+use crate::problem::{FieldError, Problem, ProblemBody};
+use crate::request_trace::RequestTrace;
+use crate::server::Gateway;
+
+/// One order's outcome, in the order the orders were sent.
+#[derive(Serialize)]
+pub struct BatchItem {
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderResource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<ProblemBody>,
+}
+
+#[derive(Serialize)]
+pub struct BatchAnswer {
+    pub results: Vec<BatchItem>,
+}
+
+fn orders_of(body: &Value, max: usize) -> Result<&Vec<Value>, Problem> {
+    let invalid =
+        |pointer: &str, detail: String| Problem::validation(vec![FieldError::new(pointer, detail)]);
+    let Value::Object(fields) = body else {
+        return Err(invalid("", "must be a JSON object with `orders`".into()));
+    };
+    if let Some(unknown) = fields.keys().find(|k| k.as_str() != "orders") {
+        return Err(invalid(
+            &format!("/{unknown}"),
+            "is not a known field".into(),
+        ));
+    }
+    match fields.get("orders") {
+        Some(Value::Array(orders)) if (1..=max).contains(&orders.len()) => Ok(orders),
+        Some(Value::Array(_)) => Err(invalid("/orders", format!("must hold 1 to {max} orders"))),
+        _ => Err(invalid(
+            "/orders",
+            "is required and must be an array".into(),
+        )),
+    }
+}
+
+/// With an `Idempotency-Key`, order `i` of the batch is keyed `<key>#<i>`: a repeated batch
+/// gets each written order's first answer back and writes again only what failed.
+pub async fn create(
+    State(gateway): State<Gateway>,
+    Extension(caller): Extension<Caller>,
+    RequestTrace(trace): RequestTrace,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    let key = idempotency::key_of(&headers)?;
+    let _claim = match &key {
+        Some(key) => Some(gateway.in_flight_keys.claim(&caller.0, key)?),
+        None => None,
+    };
+    let (json, _held) = read_json(&headers, body, &gateway.limits).await?;
+    let orders = orders_of(&json, gateway.settings.max_batch_orders)?;
+
+    let item_keys: Vec<Option<String>> = (0..orders.len())
+        .map(|i| key.as_ref().map(|k| format!("{k}#{i}")))
+        .collect();
+    let placing = orders.iter().zip(&item_keys).map(|(order, item_key)| {
+        let keyed = item_key.as_deref().map(|key| Keyed {
+            client: &caller.0,
+            key,
+        });
+        place(&gateway, order, keyed, &trace)
+    });
+    let results: Vec<BatchItem> = join_all(placing)
+        .await
+        .into_iter()
+        .enumerate()
+        .map(|(index, placed)| match placed {
+            Ok(placed) => BatchItem {
+                status: StatusCode::CREATED.as_u16(),
+                location: Some(placed.location),
+                order: Some(placed.resource),
+                problem: None,
+            },
+            Err(problem) => BatchItem {
+                status: problem.kind.status().as_u16(),
+                location: None,
+                order: None,
+                problem: Some(problem.at(&format!("/orders/{index}"))),
+            },
+        })
+        .collect();
+
+    let written = results.iter().filter(|r| r.status == 201).count();
+    tracing::info!(orders = results.len(), written, "batch placed");
+    let status = if written == results.len() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::MULTI_STATUS
+    };
+    Ok((status, Json(BatchAnswer { results })).into_response())
+}

@@ -1,0 +1,119 @@
+//! Placing one order, the same way for `POST /v1/orders` and for each order of a batch:
+//! validate, honour the `Idempotency-Key`, write `order.created`, and say what to answer.
+
+use orderflow_kafka::TraceContext;
+use orderflow_schemas::clock::now_ms;
+use orderflow_schemas::events::IdempotencyKey;
+use orderflow_schemas::OrderId;
+use serde_json::Value;
+
+use super::order_request::validate;
+use super::orders::OrderResource;
+use super::{publish_problem, storage_problem};
+use crate::idempotency::{fingerprint, order_id};
+use crate::problem::{Problem, ProblemKind};
+use crate::server::Gateway;
+use crate::views::{OrderStatus, OrderView};
+
+/// A placed order: the resource to answer with, and whether it is the stored answer to an
+/// earlier request with the same key.
+pub struct Placed {
+    pub resource: OrderResource,
+    pub location: String,
+    pub replayed: bool,
+}
+
+/// The key an order was sent with, and who sent it.
+pub struct Keyed<'a> {
+    pub client: &'a str,
+    pub key: &'a str,
+}
+
+fn placed(view: OrderView, replayed: bool) -> Placed {
+    Placed {
+        location: format!("/v1/orders/{}", view.order_id),
+        resource: OrderResource::from(view),
+        replayed,
+    }
+}
+
+/// The answer the first request got: the order as it was accepted, still pending.
+fn first_answer(view: OrderView) -> Placed {
+    placed(
+        OrderView {
+            status: OrderStatus::Pending,
+            reason: None,
+            detail: None,
+            ..view
+        },
+        true,
+    )
+}
+
+/// Validates and writes one order; answers only once Kafka acknowledged the write, or with
+/// the stored answer when the same key and body were seen before.
+pub async fn place(
+    gateway: &Gateway,
+    body: &Value,
+    keyed: Option<Keyed<'_>>,
+    trace: &TraceContext,
+) -> Result<Placed, Problem> {
+    let request = validate(body).map_err(Problem::validation)?;
+    let mut idempotency = None;
+    let order_id = match &keyed {
+        None => OrderId::new_v7(),
+        Some(keyed) => {
+            let fingerprint = fingerprint(body);
+            if let Some(earlier) = remembered(gateway, keyed, &fingerprint)? {
+                return Ok(first_answer(earlier));
+            }
+            let id = order_id(keyed.client, keyed.key, &fingerprint);
+            idempotency = Some(IdempotencyKey {
+                client: keyed.client.to_owned(),
+                key: keyed.key.to_owned(),
+                fingerprint,
+            });
+            id
+        }
+    };
+    let order = request.into_event(order_id, now_ms(), idempotency);
+
+    gateway
+        .producer
+        .publish(&order, trace)
+        .await
+        .map_err(publish_problem)?;
+    tracing::info!(order_id = %order.order_id, items = order.items.len(), trace_id = %trace.trace_id_hex(), "order accepted");
+
+    // The order reads back at once from this gateway, before its own view consumer sees it.
+    if let Err(e) = gateway.views.record_created(&order) {
+        tracing::warn!(order_id = %order.order_id, error = %e, "cannot record the order locally");
+    }
+    Ok(placed(OrderView::pending(&order), false))
+}
+
+/// The order an earlier request with the same key and body placed; `422` when the key was
+/// used with another body and has not expired.
+fn remembered(
+    gateway: &Gateway,
+    keyed: &Keyed<'_>,
+    fingerprint: &str,
+) -> Result<Option<OrderView>, Problem> {
+    let views = &gateway.views;
+    let earlier = views
+        .key_use(keyed.client, keyed.key)
+        .map_err(storage_problem)?;
+    let live = earlier.filter(|u| now_ms() - u.at_ms < gateway.idempotency_ttl_ms);
+    if live.as_ref().is_some_and(|u| u.fingerprint != fingerprint) {
+        return Err(Problem::new(
+            ProblemKind::IdempotencyKeyReused,
+            format!(
+                "Idempotency-Key {:?} was used with a different body; use a new key for a new order",
+                keyed.key
+            ),
+        ));
+    }
+    let id = order_id(keyed.client, keyed.key, fingerprint);
+    let view = views.order(id).map_err(storage_problem)?;
+    Ok(view.filter(|v| v.order.is_some()))
+}
