@@ -1,7 +1,12 @@
 //! What the integration tests share: the local stack (real Kafka, registry, SMTP), an
 //! `orderflow run` process per test with its own topic namespace, and readers of its topics.
+//! The webhook tests add scripted HTTP endpoints ([`receivers`]) and what they do with
+//! subscriptions, outcome events, attempts and dead letters ([`webhooks`]).
 
 #![allow(dead_code)]
+
+pub mod receivers;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
