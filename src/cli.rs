@@ -72,11 +72,26 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Start the pipeline, send a mix of orders through it and show what happens to each.
     Demo {
         /// Orders to place.
         #[arg(long, default_value_t = 24)]
         orders: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a configuration file, with the ORDERFLOW_* environment on top, as the components
+    /// would read it at start-up; exits non-zero naming the first bad setting.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
     },
 }
 
@@ -95,4 +110,14 @@ impl ProcessorName {
         ProcessorName::Orders,
         ProcessorName::Notifications,
     ];
+
+    /// The processor's name: its group, its store folders, its health entry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessorName::Inventory => "inventory",
+            ProcessorName::Payments => "payments",
+            ProcessorName::Orders => "orders",
+            ProcessorName::Notifications => "notifications",
+        }
+    }
 }

@@ -19,9 +19,6 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::ProcessorName;
 use crate::settings::Settings;
 
-/// How long attempts in flight may take to finish once the webhook sink stopped.
-const SINK_DRAIN: std::time::Duration = std::time::Duration::from_secs(15);
-
 /// What every component needs: settings, the topic catalogue and the codec.
 #[derive(Clone)]
 pub struct Pipeline {
@@ -64,8 +61,8 @@ impl Pipeline {
             shutdown.clone(),
         )
         .await?;
-        let shutdown = shutdown.clone();
-        tasks.spawn(async move { Ok(gateway.serve(listener, shutdown).await?) });
+        let (shutdown, grace) = (shutdown.clone(), settings.shutdown.grace());
+        tasks.spawn(async move { Ok(gateway.serve(listener, shutdown, grace).await?) });
         Ok(address)
     }
 
@@ -119,14 +116,14 @@ impl Pipeline {
             &s.webhooks,
         )?;
         let environment = self.environment();
-        let shutdown = shutdown.clone();
+        let (shutdown, grace) = (shutdown.clone(), s.shutdown.grace());
         tasks.spawn(async move {
             let processor: Box<dyn Processor> = Box::new(sink);
             let ran = tokio::task::spawn_blocking(move || {
                 runtime::run(processor, environment, shutdown).map_err(anyhow::Error::from)
             })
             .await?;
-            let left = dispatcher.drain(SINK_DRAIN).await;
+            let left = dispatcher.drain(grace).await;
             if left > 0 {
                 tracing::warn!(in_flight = left, "webhook attempts still in flight at exit");
             }

@@ -29,6 +29,12 @@ fn init_logging(settings: &Settings) {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Command::Config {
+        command: cli::ConfigCommand::Check { file },
+    } = &cli.command
+    {
+        return commands::config::check(file);
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(mut settings) => {
             // The demo narrates on stdout; only problems should interrupt it.
@@ -87,6 +93,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     }
 
     stop_on_signals(shutdown.clone());
+    let ops = orderflow_telemetry::serve(&settings.ops, shutdown.clone()).await?;
+    tracing::debug!(address = %ops, "ops endpoints up");
     let pipeline = Pipeline::connect(settings).await?;
     let mut tasks = JoinSet::new();
     let started = start(command, &pipeline, &mut tasks, &shutdown).await;
@@ -98,12 +106,33 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     started.and(stopped)
 }
 
+/// The names under which the components a command runs report their health.
+fn components_of(command: &Command) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    if matches!(command, Command::Gateway | Command::Run) {
+        names.push(orderflow_ingest::HEALTH_NAME);
+    }
+    if matches!(command, Command::Webhooks | Command::Run) {
+        names.push("webhooks");
+    }
+    match command {
+        Command::Process { processor } => names.push(processor.as_str()),
+        Command::Run => names.extend(ProcessorName::ALL.iter().map(|p| p.as_str())),
+        _ => {}
+    }
+    names
+}
+
 async fn start(
     command: Command,
     pipeline: &Pipeline,
     tasks: &mut JoinSet<anyhow::Result<()>>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
+    // Every component counts toward readiness from the start, not once it got going.
+    for component in components_of(&command) {
+        orderflow_telemetry::health::register(component);
+    }
     match command {
         Command::Gateway => {
             pipeline.start_gateway(tasks, shutdown).await?;
@@ -120,7 +149,8 @@ async fn start(
         Command::WebhookListen { .. }
         | Command::Tail { .. }
         | Command::Demo { .. }
-        | Command::Chaos { .. } => {}
+        | Command::Chaos { .. }
+        | Command::Config { .. } => {}
     }
     Ok(())
 }

@@ -11,10 +11,11 @@ use orderflow_kafka::KafkaSettings;
 use orderflow_processors::notifications::NotificationSettings;
 use orderflow_processors::ProcessorSettings;
 use orderflow_schemas::Topics;
+use orderflow_telemetry::OpsSettings;
 use orderflow_webhooks::WebhookSettings;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// Prefix of every topic and consumer group, so that several pipelines share a cluster.
@@ -27,6 +28,8 @@ pub struct Settings {
     pub notifications: NotificationSettings,
     pub webhooks: WebhookSettings,
     pub log: LogSettings,
+    pub ops: OpsSettings,
+    pub shutdown: ShutdownSettings,
 }
 
 impl Default for Settings {
@@ -41,11 +44,13 @@ impl Default for Settings {
             notifications: NotificationSettings::default(),
             webhooks: WebhookSettings::default(),
             log: LogSettings::default(),
+            ops: OpsSettings::default(),
+            shutdown: ShutdownSettings::default(),
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegistrySettings {
     /// Base URL of a schema registry that speaks the Confluent REST API.
@@ -60,7 +65,7 @@ impl Default for RegistrySettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TopicSettings {
     /// Partitions of every topic keyed by order id; bounds the instances of a processor.
@@ -78,7 +83,7 @@ impl Default for TopicSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -86,7 +91,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
     /// `text` for people, `json` for log collectors.
@@ -101,6 +106,27 @@ impl Default for LogSettings {
             format: LogFormat::Text,
             level: "info".into(),
         }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownSettings {
+    /// How long a component may take to stop after SIGTERM or SIGINT, in ms: the gateway
+    /// drains requests in flight, processors end their transaction and leave their group, the
+    /// webhook sink lets attempts in flight finish.
+    pub grace_ms: u64,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        Self { grace_ms: 20_000 }
+    }
+}
+
+impl ShutdownSettings {
+    pub fn grace(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.grace_ms)
     }
 }
 
@@ -216,9 +242,57 @@ mod tests {
         Ok(settings)
     }
 
+    /// Every key of `value`, as `section.key` paths.
+    fn keys(prefix: &str, value: &toml::Value, into: &mut Vec<String>) {
+        match value {
+            toml::Value::Table(table) => {
+                for (name, inner) in table {
+                    let path = if prefix.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{prefix}.{name}")
+                    };
+                    match inner {
+                        toml::Value::Table(_) => keys(&path, inner, into),
+                        _ => into.push(path),
+                    }
+                }
+            }
+            _ => into.push(prefix.to_owned()),
+        }
+    }
+
+    #[test]
+    fn every_setting_is_in_the_reference_page() {
+        let mut settings = Settings::default();
+        // Optional parts appear only when set.
+        settings.notifications.smtp = Some(
+            toml::from_str(
+                "host = \"mail\"\nusername = \"u\"\npassword = \"p\"\npassword_file = \"/f\"",
+            )
+            .unwrap(),
+        );
+        let mut found = Vec::new();
+        keys("", &toml::Value::try_from(&settings).unwrap(), &mut found);
+        found.push("kafka.client_properties".into());
+        found.push("gateway.api_keys.name".into());
+        found.push("gateway.api_keys.key".into());
+        found.push("gateway.api_keys.key_file".into());
+        found.push("gateway.api_keys.scopes".into());
+        let page = include_str!("../docs/configuration.md");
+        let missing: Vec<&String> = found
+            .iter()
+            .filter(|k| !page.contains(&format!("`{k}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "not in docs/configuration.md: {missing:?}"
+        );
+    }
+
     #[test]
     fn the_shipped_kubernetes_configuration_is_valid() {
-        let settings = from_toml(include_str!("../k8s/orderflow.toml")).unwrap();
+        let settings = from_toml(include_str!("../k8s/base/app/orderflow.toml")).unwrap();
         assert_eq!(settings.kafka.replication_factor, 3);
         assert_eq!(settings.log.format, LogFormat::Json);
     }

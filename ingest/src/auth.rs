@@ -10,7 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::problem::{Problem, ProblemKind};
@@ -20,7 +20,7 @@ use crate::server::Gateway;
 pub const KEY_MIN_CHARS: usize = 16;
 
 /// What a key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Place orders: `POST /v1/orders`, `POST /v1/orders/batch`.
@@ -45,7 +45,7 @@ impl Scope {
 
 /// One API key as configured: the key itself, or a file holding it (as Kubernetes mounts
 /// secrets), and its scopes (every scope when none are listed).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeySetting {
     /// Who holds the key; logged instead of the key, and the client idempotency keys belong to.
@@ -79,6 +79,11 @@ pub enum KeyError {
     },
     #[error("gateway.api_keys: key {name:?} must be at least {KEY_MIN_CHARS} characters")]
     Short { name: String },
+}
+
+/// Loads the configured keys as the gateway would at start-up, to report what is wrong.
+pub fn check_api_keys(settings: &[ApiKeySetting]) -> Result<(), KeyError> {
+    ApiKeys::load(settings).map(|_| ())
 }
 
 /// The accepted keys, by name, digest and scopes.

@@ -10,6 +10,7 @@
 
 mod auth;
 mod body;
+mod http_metrics;
 mod idempotency;
 mod limits;
 pub mod problem;
@@ -20,6 +21,6 @@ mod server;
 mod settings;
 pub mod views;
 
-pub use auth::ApiKeySetting;
-pub use server::{Gateway, GatewayError};
+pub use auth::{check_api_keys, ApiKeySetting};
+pub use server::{Gateway, GatewayError, HEALTH_NAME};
 pub use settings::GatewaySettings;

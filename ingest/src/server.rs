@@ -19,6 +19,8 @@ use orderflow_webhooks::{SubscriptionRegistry, WebhookSettings};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use orderflow_telemetry::health;
+
 use crate::auth::{self, ApiKeys, KeyError, Scope};
 use crate::idempotency::InFlight;
 use crate::limits::Limits;
@@ -53,8 +55,8 @@ pub enum GatewayError {
     Serve(#[from] std::io::Error),
 }
 
-/// How long requests in flight may take to finish once the gateway stops accepting.
-const DRAIN_GRACE: Duration = Duration::from_secs(20);
+/// The gateway's name in the process's health.
+pub const HEALTH_NAME: &str = "gateway";
 /// Pause after a failed accept.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 
@@ -99,6 +101,7 @@ impl Gateway {
         codec: Arc<Codec>,
         shutdown: CancellationToken,
     ) -> Result<Self, GatewayError> {
+        health::register(HEALTH_NAME);
         let api_keys = ApiKeys::load(&settings.api_keys)?;
         if api_keys.is_empty() {
             tracing::warn!(
@@ -178,19 +181,22 @@ impl Gateway {
                 )
             })
             .layer(middleware::map_response(crate::problem::ensure_problem))
+            .layer(middleware::from_fn(crate::http_metrics::record))
             .with_state(self)
     }
 
     /// Serves HTTP/1.1 on `listener` until `shutdown`, then lets requests in flight finish
-    /// for up to [`DRAIN_GRACE`]. A client that takes longer than `gateway.header_timeout_ms`
+    /// for up to `grace`. A client that takes longer than `gateway.header_timeout_ms`
     /// to send its request headers is disconnected, so idle half-open connections do not pile
     /// up.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
+        grace: Duration,
     ) -> Result<(), GatewayError> {
         tracing::info!(address = %listener.local_addr()?, "gateway listening");
+        health::set_ready(HEALTH_NAME, true);
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(self.settings.header_timeout_ms));
@@ -221,11 +227,12 @@ impl Gateway {
             });
         }
         drop(listener);
-        if tokio::time::timeout(DRAIN_GRACE, connections.shutdown())
+        health::set_ready(HEALTH_NAME, false);
+        if tokio::time::timeout(grace, connections.shutdown())
             .await
             .is_err()
         {
-            tracing::warn!(grace = ?DRAIN_GRACE, "requests still in flight when the grace ran out");
+            tracing::warn!(grace = ?grace, "requests still in flight when the grace ran out");
         }
         Ok(())
     }

@@ -52,6 +52,9 @@ pub async fn ensure_topics(
         .create()
         .map_err(connect)?;
 
+    // With more than one replica, a write needs all but one in sync: acks=all then means a
+    // record survives the loss of any one broker.
+    let min_in_sync = (settings.replication_factor - 1).max(1).to_string();
     let new_topics: Vec<NewTopic> = specs
         .iter()
         .map(|spec| {
@@ -59,7 +62,8 @@ pub async fn ensure_topics(
                 &spec.name,
                 spec.partitions,
                 TopicReplication::Fixed(settings.replication_factor),
-            );
+            )
+            .set("min.insync.replicas", &min_in_sync);
             if spec.compacted {
                 topic.set("cleanup.policy", "compact")
             } else {

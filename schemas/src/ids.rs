@@ -99,6 +99,10 @@ pub enum IdError {
     TooLong { max: usize, got: usize },
     #[error("may hold only letters, digits, '.', '_' and '-'; found {0:?}")]
     BadCharacter(char),
+    /// `.` and `..` would be taken for path segments by HTTP clients, so such an id could
+    /// never be addressed in a URL.
+    #[error("must hold a letter, digit, '_' or '-', not only dots")]
+    OnlyDots,
 }
 
 fn check_token(text: &str, max: usize) -> Result<(), IdError> {
@@ -114,6 +118,7 @@ fn check_token(text: &str, max: usize) -> Result<(), IdError> {
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
         Some(bad) => Err(IdError::BadCharacter(bad)),
+        None if text.chars().all(|c| c == '.') => Err(IdError::OnlyDots),
         None => Ok(()),
     }
 }
@@ -244,6 +249,8 @@ mod tests {
             Err(IdError::TooLong { .. })
         ));
         assert_eq!(Sku::parse("dog food"), Err(IdError::BadCharacter(' ')));
+        assert_eq!(Sku::parse(".."), Err(IdError::OnlyDots));
+        assert!(Sku::parse("..5").is_ok());
         assert_eq!(
             Sku::parse("DOG-FOOD_1.5kg").unwrap().as_str(),
             "DOG-FOOD_1.5kg"

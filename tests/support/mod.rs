@@ -1,11 +1,19 @@
 //! What the integration tests share: the local stack (real Kafka, registry, SMTP), an
 //! `orderflow run` process per test with its own topic namespace, and readers of its topics.
 //! The webhook tests add scripted HTTP endpoints ([`receivers`]) and what they do with
-//! subscriptions, outcome events, attempts and dead letters ([`webhooks`]).
+//! subscriptions, outcome events, attempts and dead letters ([`webhooks`]). The gateway tests
+//! add gateway processes of their own ([`gateway`]), a way back for a killed private broker
+//! ([`broker`]), order bodies and problems ([`orders`]), HTTP written by hand ([`raw_http`])
+//! and records with their headers from any broker ([`records`]).
 
 #![allow(dead_code)]
 
+pub mod broker;
+pub mod gateway;
+pub mod orders;
+pub mod raw_http;
 pub mod receivers;
+pub mod records;
 pub mod webhooks;
 
 use std::collections::HashMap;
@@ -87,10 +95,22 @@ pub fn unique_namespace(prefix: &str) -> String {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on loopback")
+    let [port] = free_ports();
+    port
+}
+
+/// `N` distinct free ports: every listener stays open until all are chosen, so the
+/// system cannot hand the same port out twice.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port on loopback"))
+        .collect();
+    std::array::from_fn(|i| {
+        listeners[i]
+            .local_addr()
+            .expect("a bound listener has an address")
+            .port()
+    })
 }
 
 /// An `orderflow` process of the test's own, on its own namespace, port and state folders.
@@ -98,7 +118,11 @@ pub struct Pipeline {
     child: Child,
     pub namespace: String,
     pub base: String,
+    /// Base URL of the ops endpoints: `/metrics`, `/livez`, `/readyz`.
+    pub ops: String,
     pub log: PathBuf,
+    port: u16,
+    settings: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -140,6 +164,8 @@ impl Pipeline {
                 "ORDERFLOW_WEBHOOKS__ALLOWED_NETWORKS",
                 "[\"127.0.0.0/8\", \"::1/128\"]".to_owned(),
             ),
+            // Many pipelines run at once: each takes a free port for its ops endpoints.
+            ("ORDERFLOW_OPS__LISTEN", "127.0.0.1:0".to_owned()),
             ("RUST_LOG", "info,librdkafka=warn".to_owned()),
         ]
         .into_iter()
@@ -156,13 +182,21 @@ impl Pipeline {
     pub async fn start_with(prefix: &str, extra: &[(&str, String)]) -> Pipeline {
         let namespace = unique_namespace(prefix);
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let port = free_port();
-        let (child, log) = spawn_orderflow("run", &namespace, dir.path(), port, extra);
+        let [port, ops_port] = free_ports();
+        let mut settings = vec![(
+            "ORDERFLOW_OPS__LISTEN".to_owned(),
+            format!("127.0.0.1:{ops_port}"),
+        )];
+        settings.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        let (child, log) = spawn_pipeline(&namespace, dir.path(), port, &settings);
         let pipeline = Pipeline {
             child,
             namespace,
             base: format!("http://127.0.0.1:{port}"),
+            ops: format!("http://127.0.0.1:{ops_port}"),
             log,
+            port,
+            settings,
             _dir: dir,
         };
         pipeline.await_gateway().await;
@@ -196,6 +230,18 @@ impl Pipeline {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Stops the process, deletes the processors' stores (as if their volume were lost) and
+    /// starts it again on the same namespace and ports; returns at once, without waiting for
+    /// the gateway, so that a caller can watch the restore.
+    pub fn restart_losing_state(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(self._dir.path().join("state"));
+        let (child, log) =
+            spawn_pipeline(&self.namespace, self._dir.path(), self.port, &self.settings);
+        self.child = child;
+        self.log = log;
     }
 
     /// Asks the process to stop (SIGTERM) and waits for it.
@@ -334,7 +380,7 @@ pub struct PrivateBroker {
 impl PrivateBroker {
     pub fn start() -> PrivateBroker {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let (port, controller) = (free_port(), free_port());
+        let [port, controller] = free_ports();
         let libs = repo_root().join(".stack/kafka/libs/*");
         let properties = dir.path().join("server.properties");
         std::fs::write(
@@ -441,6 +487,19 @@ pub fn spawn_orderflow(
         .spawn()
         .expect("orderflow starts");
     (child, log)
+}
+
+fn spawn_pipeline(
+    namespace: &str,
+    dir: &Path,
+    port: u16,
+    settings: &[(String, String)],
+) -> (Child, PathBuf) {
+    let extra: Vec<(&str, String)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    spawn_orderflow("run", namespace, dir, port, &extra)
 }
 
 pub fn pick_port() -> u16 {

@@ -32,6 +32,8 @@ pub struct Job {
     pub body: Arc<str>,
     /// 1 for the first attempt.
     pub attempt: i32,
+    /// When the event happened, in epoch ms: the start of its delivery latency.
+    pub event_at_ms: i64,
     /// The event's trace; the request carries it with a span of its own.
     pub trace: TraceContext,
 }
@@ -280,6 +282,7 @@ mod tests {
             order_id: OrderId::new_v7(),
             body: Arc::from("{}"),
             attempt: 1,
+            event_at_ms: 0,
             trace: TraceContext::start(),
         }
     }

@@ -11,8 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use orderflow_kafka::{EventHeaders, KafkaSettings, TraceContext};
+use orderflow_schemas::clock::now_ms;
 use orderflow_schemas::events::{AttemptResult, WebhookAttempt};
 use orderflow_schemas::{Codec, EventType, SubscriptionId, Topics};
+use orderflow_telemetry::names::{
+    WEBHOOK_ATTEMPTS, WEBHOOK_ATTEMPT_DURATION, WEBHOOK_DELIVERY_LATENCY,
+};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
@@ -115,7 +119,7 @@ impl Dispatcher {
         self.runtime.spawn(async move {
             let attempt = attempter.attempt(&job).await;
             drop(slot);
-            log(&attempt, &job.trace);
+            log(&attempt, &job);
             recorder.record(&attempt, &job.trace).await;
         });
         true
@@ -137,7 +141,16 @@ impl Dispatcher {
     }
 }
 
-fn log(attempt: &WebhookAttempt, trace: &TraceContext) {
+/// One log line and the attempt metrics, under the same words.
+fn log(attempt: &WebhookAttempt, job: &Job) {
+    let result = attempt.result.as_str();
+    metrics::counter!(WEBHOOK_ATTEMPTS, "result" => result).increment(1);
+    metrics::histogram!(WEBHOOK_ATTEMPT_DURATION).record(attempt.duration_ms as f64 / 1000.0);
+    if attempt.result == AttemptResult::Delivered {
+        let latency_ms = (now_ms() - job.event_at_ms).max(0);
+        metrics::histogram!(WEBHOOK_DELIVERY_LATENCY).record(latency_ms as f64 / 1000.0);
+    }
+    let trace = &job.trace;
     let span = tracing::info_span!(
         "webhook_attempt",
         subscription_id = %attempt.subscription_id,

@@ -12,11 +12,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::orders::OrderResource;
-use super::placing::{place, Keyed};
+use super::orders::REPLAYED_HEADER;
+use super::placing::{live_use, place, Keyed};
 use crate::auth::Caller;
 use crate::body::read_json;
-use crate::idempotency;
-use crate::problem::{FieldError, Problem, ProblemBody};
+use crate::idempotency::{self, fingerprint};
+use crate::problem::{FieldError, Problem, ProblemBody, ProblemKind};
 use crate::request_trace::RequestTrace;
 use crate::server::Gateway;
 
@@ -59,8 +60,9 @@ fn orders_of(body: &Value, max: usize) -> Result<&Vec<Value>, Problem> {
     }
 }
 
-/// With an `Idempotency-Key`, order `i` of the batch is keyed `<key>#<i>`: a repeated batch
-/// gets each written order's first answer back and writes again only what failed.
+/// With an `Idempotency-Key`, order `i` of the batch is keyed `<key> #<i>`: a repeated batch
+/// gets each written order's first answer back and writes again only what failed; another
+/// batch under a used key is refused before anything is written.
 pub async fn create(
     State(gateway): State<Gateway>,
     Extension(caller): Extension<Caller>,
@@ -69,40 +71,62 @@ pub async fn create(
     body: Body,
 ) -> Result<Response, Problem> {
     let key = idempotency::key_of(&headers)?;
+    // A batch stores its orders under `<key> #<i>`, so it does not collide with a single order
+    // sent with the same key.
     let _claim = match &key {
-        Some(key) => Some(gateway.in_flight_keys.claim(&caller.0, key)?),
+        Some(key) => Some(
+            gateway
+                .in_flight_keys
+                .claim(&caller.0, &format!("{key}#batch"))?,
+        ),
         None => None,
     };
     let (json, _held) = read_json(&headers, body, &gateway.limits).await?;
     let orders = orders_of(&json, gateway.settings.max_batch_orders)?;
 
     let item_keys: Vec<Option<String>> = (0..orders.len())
-        .map(|i| key.as_ref().map(|k| format!("{k}#{i}")))
+        .map(|i| key.as_deref().map(|k| item_key(k, i)))
         .collect();
+    let batch = fingerprint(&json);
+    if let Some(key) = &key {
+        refuse_reused(&gateway, &caller.0, key, &item_keys, &batch)?;
+    }
     let placing = orders.iter().zip(&item_keys).map(|(order, item_key)| {
         let keyed = item_key.as_deref().map(|key| Keyed {
             client: &caller.0,
             key,
+            batch: Some(&batch),
         });
         place(&gateway, order, keyed, &trace)
     });
+    // The answer repeats an earlier one when every written order in it does; an order
+    // refused for its content is refused again the same way, so it does not count.
+    let mut replayed = key.is_some();
+    let mut any_replayed = false;
     let results: Vec<BatchItem> = join_all(placing)
         .await
         .into_iter()
         .enumerate()
         .map(|(index, placed)| match placed {
-            Ok(placed) => BatchItem {
-                status: StatusCode::CREATED.as_u16(),
-                location: Some(placed.location),
-                order: Some(placed.resource),
-                problem: None,
-            },
-            Err(problem) => BatchItem {
-                status: problem.kind.status().as_u16(),
-                location: None,
-                order: None,
-                problem: Some(problem.at(&format!("/orders/{index}"))),
-            },
+            Ok(placed) => {
+                replayed &= placed.replayed;
+                any_replayed |= placed.replayed;
+                BatchItem {
+                    status: StatusCode::CREATED.as_u16(),
+                    location: Some(placed.location),
+                    order: Some(placed.resource),
+                    problem: None,
+                }
+            }
+            Err(problem) => {
+                replayed &= problem.kind.status() == StatusCode::UNPROCESSABLE_ENTITY;
+                BatchItem {
+                    status: problem.kind.status().as_u16(),
+                    location: None,
+                    order: None,
+                    problem: Some(problem.at(&format!("/orders/{index}"))),
+                }
+            }
         })
         .collect();
 
@@ -113,5 +137,39 @@ pub async fn create(
     } else {
         StatusCode::MULTI_STATUS
     };
-    Ok((status, Json(BatchAnswer { results })).into_response())
+    let mut response = (status, Json(BatchAnswer { results })).into_response();
+    if replayed && any_replayed {
+        let value = axum::http::HeaderValue::from_static("true");
+        response.headers_mut().insert(REPLAYED_HEADER, value);
+    }
+    Ok(response)
+}
+
+/// The key of order `i` of a batch sent with `key`. A space never appears in a client's key,
+/// so a batch's orders never collide with single orders.
+fn item_key(key: &str, i: usize) -> String {
+    format!("{key} #{i}")
+}
+
+/// `422` when the key was used, and has not expired, for another batch: any of its orders
+/// remembers the batch it came in.
+fn refuse_reused(
+    gateway: &Gateway,
+    client: &str,
+    key: &str,
+    item_keys: &[Option<String>],
+    batch: &str,
+) -> Result<(), Problem> {
+    for item_key in item_keys.iter().flatten() {
+        let earlier = live_use(gateway, client, item_key)?;
+        if earlier.is_some_and(|u| u.batch_fingerprint.as_deref() != Some(batch)) {
+            return Err(Problem::new(
+                ProblemKind::IdempotencyKeyReused,
+                format!(
+                    "Idempotency-Key {key:?} was used with a different batch; use a new key for a new batch"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -102,6 +102,7 @@ pub async fn create(
     let keyed = key.as_deref().map(|key| Keyed {
         client: &caller.0,
         key,
+        batch: None,
     });
     let placed = place(&gateway, &json, keyed, &trace).await?;
 

@@ -3,9 +3,10 @@
 
 use orderflow_kafka::TraceContext;
 use orderflow_schemas::clock::now_ms;
-use orderflow_schemas::events::IdempotencyKey;
+use orderflow_schemas::events::{IdempotencyKey, OrderCreated};
 use orderflow_schemas::OrderId;
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::order_request::validate;
 use super::orders::OrderResource;
@@ -13,7 +14,7 @@ use super::{publish_problem, storage_problem};
 use crate::idempotency::{fingerprint, order_id};
 use crate::problem::{Problem, ProblemKind};
 use crate::server::Gateway;
-use crate::views::{OrderStatus, OrderView};
+use crate::views::{KeyUse, OrderStatus, OrderView};
 
 /// A placed order: the resource to answer with, and whether it is the stored answer to an
 /// earlier request with the same key.
@@ -27,6 +28,8 @@ pub struct Placed {
 pub struct Keyed<'a> {
     pub client: &'a str,
     pub key: &'a str,
+    /// The fingerprint of the batch the order is part of.
+    pub batch: Option<&'a str>,
 }
 
 fn placed(view: OrderView, replayed: bool) -> Placed {
@@ -72,38 +75,58 @@ pub async fn place(
                 client: keyed.client.to_owned(),
                 key: keyed.key.to_owned(),
                 fingerprint,
+                batch_fingerprint: keyed.batch.map(str::to_owned),
             });
             id
         }
     };
     let order = request.into_event(order_id, now_ms(), idempotency);
+    let span = tracing::info_span!(
+        "order",
+        order_id = %order.order_id,
+        trace_id = %trace.trace_id_hex()
+    );
+    write(gateway, &order, trace).instrument(span).await?;
+    Ok(placed(OrderView::pending(&order), false))
+}
 
+async fn write(
+    gateway: &Gateway,
+    order: &OrderCreated,
+    trace: &TraceContext,
+) -> Result<(), Problem> {
     gateway
         .producer
-        .publish(&order, trace)
+        .publish(order, trace)
         .await
         .map_err(publish_problem)?;
-    tracing::info!(order_id = %order.order_id, items = order.items.len(), trace_id = %trace.trace_id_hex(), "order accepted");
+    tracing::info!(items = order.items.len(), "order accepted");
 
     // The order reads back at once from this gateway, before its own view consumer sees it.
-    if let Err(e) = gateway.views.record_created(&order) {
-        tracing::warn!(order_id = %order.order_id, error = %e, "cannot record the order locally");
+    if let Err(e) = gateway.views.record_created(order) {
+        tracing::warn!(error = %e, "cannot record the order locally");
     }
-    Ok(placed(OrderView::pending(&order), false))
+    Ok(())
 }
 
 /// The order an earlier request with the same key and body placed; `422` when the key was
 /// used with another body and has not expired.
+/// The remembered first use of a key, unless it expired.
+pub fn live_use(gateway: &Gateway, client: &str, key: &str) -> Result<Option<KeyUse>, Problem> {
+    let earlier = gateway
+        .views
+        .key_use(client, key)
+        .map_err(storage_problem)?;
+    Ok(earlier.filter(|u| now_ms() - u.at_ms < gateway.idempotency_ttl_ms))
+}
+
 fn remembered(
     gateway: &Gateway,
     keyed: &Keyed<'_>,
     fingerprint: &str,
 ) -> Result<Option<OrderView>, Problem> {
     let views = &gateway.views;
-    let earlier = views
-        .key_use(keyed.client, keyed.key)
-        .map_err(storage_problem)?;
-    let live = earlier.filter(|u| now_ms() - u.at_ms < gateway.idempotency_ttl_ms);
+    let live = live_use(gateway, keyed.client, keyed.key)?;
     if live.as_ref().is_some_and(|u| u.fingerprint != fingerprint) {
         return Err(Problem::new(
             ProblemKind::IdempotencyKeyReused,

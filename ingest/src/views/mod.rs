@@ -57,6 +57,9 @@ pub struct KeyUse {
     pub fingerprint: String,
     pub order_id: OrderId,
     pub at_ms: i64,
+    /// The fingerprint of the batch the key's order came in, if it came in one.
+    #[serde(default)]
+    pub batch_fingerprint: Option<String>,
 }
 
 /// An order as `GET /v1/orders/{id}` shows it. The outcome may be read before the order itself
@@ -248,6 +251,7 @@ impl Views {
                         fingerprint: idempotency.fingerprint.clone(),
                         order_id: e.order_id,
                         at_ms: e.created_at_ms,
+                        batch_fingerprint: idempotency.batch_fingerprint.clone(),
                     };
                     let index = idempotency_key(&idempotency.client, &idempotency.key);
                     // The latest use counts: after a key expired, it may start a new order.

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{FileTransport, Message, SmtpTransport, Transport};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Bound on one SMTP conversation.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
     pub host: String,
@@ -24,13 +24,50 @@ pub struct SmtpSettings {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
+    /// A file holding the password (as Kubernetes mounts a Secret), instead of `password`.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+impl SmtpSettings {
+    /// The password from `password` or from the file `password_file` names.
+    fn password(&self) -> Result<Option<String>, String> {
+        match (&self.password, &self.password_file) {
+            (Some(_), Some(_)) => {
+                Err("set notifications.smtp.password or password_file, not both".into())
+            }
+            (Some(password), None) => Ok(Some(password.clone())),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|text| Some(text.trim_end_matches(['\r', '\n']).to_owned()))
+                .map_err(|e| {
+                    format!(
+                        "notifications.smtp.password_file: cannot read {}: {e}",
+                        path.display()
+                    )
+                }),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 fn default_smtp_port() -> u16 {
     587
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     None,
@@ -39,7 +76,7 @@ pub enum SmtpTls {
     Tls,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotificationSettings {
     /// Sender of confirmation emails.
@@ -105,8 +142,12 @@ impl Mailer {
         }
         .port(smtp.port)
         .timeout(Some(SMTP_TIMEOUT));
-        if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+        let password = smtp.password().map_err(|reason| MailError::Setup {
+            server: server.clone(),
+            reason,
+        })?;
+        if let (Some(user), Some(password)) = (&smtp.username, password) {
+            builder = builder.credentials(Credentials::new(user.clone(), password));
         }
         Ok(Mailer::Smtp {
             transport: builder.build(),

@@ -8,6 +8,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, ClientContext};
 
+use super::lag::{LagReporter, STATISTICS_INTERVAL_MS};
 use super::{Environment, RuntimeError, Topology};
 
 /// Names derived from the processor and instance, fixed for the instance's life.
@@ -118,9 +119,16 @@ fn input_config(env: &Environment, client_id: &str) -> ClientConfig {
     config
 }
 
+/// Inputs that count toward the group's lag report their statistics.
+fn lagging_input_config(env: &Environment, client_id: &str) -> ClientConfig {
+    let mut config = input_config(env, client_id);
+    config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+    config
+}
+
 /// The group member: it holds the lead and stateless inputs and carries the rebalance callbacks.
 pub(crate) fn group_config(env: &Environment, names: &Names) -> ClientConfig {
-    let mut config = input_config(env, &format!("{}-consumer", names.transactional_id));
+    let mut config = lagging_input_config(env, &format!("{}-consumer", names.transactional_id));
     config
         .set("group.id", &names.group)
         .set("partition.assignment.strategy", "cooperative-sticky")
@@ -136,9 +144,15 @@ pub(crate) fn group_config(env: &Environment, names: &Names) -> ClientConfig {
 }
 
 /// Reads the non-lead stateful inputs for the partitions the group gave the lead.
-pub(crate) fn follower(env: &Environment, names: &Names) -> Result<BaseConsumer, RuntimeError> {
-    input_config(env, &format!("{}-follower", names.transactional_id))
-        .create()
+pub(crate) fn follower(
+    env: &Environment,
+    names: &Names,
+) -> Result<BaseConsumer<LagReporter>, RuntimeError> {
+    let reporter = LagReporter {
+        group: names.group.clone(),
+    };
+    lagging_input_config(env, &format!("{}-follower", names.transactional_id))
+        .create_with_context(reporter)
         .map_err(client_error(names, "follower consumer"))
 }
 

@@ -15,6 +15,7 @@
 mod clients;
 mod context;
 mod dead_letter;
+mod lag;
 mod rebalance;
 mod restore;
 mod task;

@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use orderflow_state::Changes;
+use orderflow_telemetry::health;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, TopicPartitionList};
 
@@ -16,11 +17,14 @@ use super::transaction::committed_or_beginning;
 /// inside `poll`, where they must commit, restore and release the task's state.
 pub(crate) struct TaskContext {
     task: Mutex<Task>,
+    /// The group, for the lag the consumer's statistics report.
+    group: String,
 }
 
 impl TaskContext {
     pub fn new(task: Task) -> Self {
         Self {
+            group: task.names.group.clone(),
             task: Mutex::new(task),
         }
     }
@@ -30,7 +34,11 @@ impl TaskContext {
     }
 }
 
-impl ClientContext for TaskContext {}
+impl ClientContext for TaskContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        super::lag::report(&self.group, &statistics);
+    }
+}
 
 impl ConsumerContext for TaskContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -69,14 +77,18 @@ impl Task {
         list
     }
 
+    /// Restores the new tasks' stores before anything of theirs is read; the instance is not
+    /// ready meanwhile.
     fn on_assign(&mut self, consumer: &BaseConsumer<TaskContext>, partitions: &TopicPartitionList) {
         let tasks = self.lead_partitions(partitions);
+        health::set_ready(self.names.processor, false);
         for &partition in &tasks {
             if let Err(e) = self.open_store(partition) {
                 self.failure = Some(e);
                 return;
             }
         }
+        health::set_ready(self.names.processor, true);
         self.pending_followers.extend(&tasks);
         self.assign_followers(consumer);
         tracing::info!(

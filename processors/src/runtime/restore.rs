@@ -8,6 +8,8 @@ use orderflow_state::{Changes, PartitionStore};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+use orderflow_telemetry::names::{RESTORE_RECORDS, RESTORE_REMAINING};
+
 use super::RuntimeError;
 
 /// Store metadata key holding the next changelog offset the store has not seen yet.
@@ -16,6 +18,8 @@ pub(crate) const CHECKPOINT_KEY: &str = "changelog.next-offset";
 const CLUSTER_KEY: &str = "changelog.cluster-id";
 /// Restored records are applied to RocksDB in batches of this many.
 const RESTORE_BATCH_RECORDS: usize = 10_000;
+/// How often a long restore says how far it got.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 const POLL_TIMEOUT: Duration = Duration::from_millis(200);
 
 pub(crate) struct Restorer {
@@ -118,10 +122,13 @@ impl Restorer {
             .map_err(|e| fail(e.to_string()))?;
 
         let mut batch = Changes::default();
-        let mut records = 0u64;
+        let mut progress = Progress::new(self.processor, partition, start, end);
         let mut last_progress = Instant::now();
         let mut position = start;
         while position < end {
+            // The position is asked for only when it may have reached the end: it also moves
+            // past transaction markers, which arrive as no message at all.
+            let mut near_end = true;
             match self.consumer.poll(POLL_TIMEOUT) {
                 Some(Ok(message)) => {
                     let key = message.key().unwrap_or_default().to_vec();
@@ -129,18 +136,22 @@ impl Restorer {
                         Some(value) => batch.put(key, value.to_vec()),
                         None => batch.delete(key),
                     }
-                    records += 1;
+                    progress.records += 1;
                     last_progress = Instant::now();
+                    near_end = message.offset() + 1 >= end;
                     if batch.len() >= RESTORE_BATCH_RECORDS {
                         let next = message.offset() + 1;
                         self.apply(store, &mut batch, next)
                             .map_err(|e| fail(e.to_string()))?;
+                        progress.applied(next, changelog);
                     }
                 }
                 Some(Err(e)) => return Err(fail(e.to_string())),
                 None => {}
             }
-            position = self.position(changelog, partition).unwrap_or(position);
+            if near_end {
+                position = self.position(changelog, partition).unwrap_or(position);
+            }
             if last_progress.elapsed() > self.stall_limit {
                 return Err(fail(format!(
                     "no progress for {:?} at offset {position} of {end}",
@@ -150,8 +161,9 @@ impl Restorer {
         }
         self.apply(store, &mut batch, position)
             .map_err(|e| fail(e.to_string()))?;
+        progress.applied(position, changelog);
         self.consumer.unassign().map_err(|e| fail(e.to_string()))?;
-        Ok(records)
+        Ok(progress.records)
     }
 
     fn position(&self, changelog: &str, partition: i32) -> Option<i64> {
@@ -177,6 +189,64 @@ impl Restorer {
         store.apply(batch, &meta)?;
         batch.clear();
         Ok(())
+    }
+}
+
+/// How far a restore got: logged every [`PROGRESS_INTERVAL`] with its rate and percentage,
+/// and kept in the restore metrics at every applied batch.
+struct Progress {
+    processor: &'static str,
+    partition: i32,
+    start: i64,
+    end: i64,
+    records: u64,
+    counted: u64,
+    started: Instant,
+    last_log: Instant,
+}
+
+impl Progress {
+    fn new(processor: &'static str, partition: i32, start: i64, end: i64) -> Self {
+        let now = Instant::now();
+        Self {
+            processor,
+            partition,
+            start,
+            end,
+            records: 0,
+            counted: 0,
+            started: now,
+            last_log: now,
+        }
+    }
+
+    /// Everything below `next_offset` is in the store.
+    fn applied(&mut self, next_offset: i64, changelog: &str) {
+        let processor = self.processor;
+        let partition = self.partition.to_string();
+        metrics::counter!(RESTORE_RECORDS, "processor" => processor)
+            .increment(self.records - self.counted);
+        self.counted = self.records;
+        let remaining = (self.end - next_offset).max(0);
+        metrics::gauge!(RESTORE_REMAINING, "processor" => processor, "partition" => partition)
+            .set(remaining as f64);
+        if self.last_log.elapsed() < PROGRESS_INTERVAL || remaining == 0 {
+            return;
+        }
+        self.last_log = Instant::now();
+        let span = (self.end - self.start).max(1) as f64;
+        let percent = ((next_offset - self.start) as f64 / span * 100.0).round() as u64;
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-6);
+        tracing::info!(
+            processor,
+            changelog,
+            partition = self.partition,
+            records = self.records,
+            remaining_offsets = remaining,
+            percent,
+            records_per_sec = (self.records as f64 / seconds).round() as u64,
+            "store restoring"
+        );
     }
 }
 

@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 use orderflow_kafka::headers::trace_of;
 use orderflow_kafka::{ensure_topics, TraceContext};
 use orderflow_schemas::clock::now_ms;
-use orderflow_schemas::TopicSpec;
+use orderflow_schemas::events::KeyKind;
+use orderflow_schemas::{EventType, TopicSpec};
 use orderflow_state::{Changes, PartitionStore, StagedStore};
+use orderflow_telemetry::health;
+use orderflow_telemetry::names::{DEAD_LETTERS, RECORDS_PROCESSED};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::BaseRecord;
@@ -20,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::clients::{self, DeliveryLog, Names, TxnProducer};
 use super::context::{Context, Output, Scope};
 use super::dead_letter;
+use super::lag::LagReporter;
 use super::rebalance::TaskContext;
 use super::restore::Restorer;
 use super::transaction::{init_transactions, Fault, Transaction};
@@ -66,7 +70,7 @@ pub(crate) struct Task {
     pub runtime: Handle,
     pub producer: TxnProducer,
     pub deliveries: Arc<DeliveryLog>,
-    pub follower: Option<Arc<BaseConsumer>>,
+    pub follower: Option<Arc<BaseConsumer<LagReporter>>>,
     pub restorer: Restorer,
     pub stores: BTreeMap<i32, OwnedStore>,
     /// Tasks whose follower inputs still wait for their committed offsets.
@@ -104,6 +108,7 @@ pub fn run(
             source,
         })?;
 
+    health::register(topology.name);
     let task = Task::new(processor, env, names, runtime)?;
     let subscriptions = task.subscriptions();
     let config = clients::group_config(&task.env, &task.names);
@@ -126,6 +131,10 @@ pub fn run(
     tracing::info!(processor = processor_name, topics = ?topics, "processor started");
 
     let result = drive(&consumer, &shutdown);
+    if result.is_err() {
+        health::set_dead(processor_name);
+    }
+    health::set_ready(processor_name, false);
     let mut task = consumer.context().lock();
     let closing = task.commit(&consumer);
     if let Err(fault) = closing {
@@ -149,6 +158,22 @@ fn changelog_spec(env: &Environment, topology: &Topology, names: &Names) -> Topi
         name: names.changelog.clone(),
         partitions,
         compacted: true,
+    }
+}
+
+/// The span of one record's handling: the order (or SKU, or subscription) it is about, and its
+/// trace, so every log line of its handling names both.
+fn record_span(event_type: EventType, key: Option<&[u8]>, trace: &TraceContext) -> tracing::Span {
+    let key = key
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .unwrap_or_default();
+    let trace_id = trace.trace_id_hex();
+    match event_type.key_kind() {
+        KeyKind::OrderId => tracing::info_span!("order", order_id = key, trace_id),
+        KeyKind::Sku => tracing::info_span!("stock", sku = key, trace_id),
+        KeyKind::SubscriptionId => {
+            tracing::info_span!("subscription", subscription_id = key, trace_id)
+        }
     }
 }
 
@@ -302,11 +327,16 @@ impl Task {
             Err(e) => return self.dead_letter(message, &e.to_string()),
         };
 
+        let processor = self.names.processor;
+        let topic = message.topic().to_owned();
+        metrics::counter!(RECORDS_PROCESSED, "processor" => processor, "topic" => topic)
+            .increment(1);
         let stateful = self.topology.stateful_inputs.contains(&event_type);
         let partition = stateful.then_some(message.partition());
         let trace = trace_of(message.headers())
             .map(|parent| parent.child())
             .unwrap_or_else(TraceContext::start);
+        let _span = record_span(event_type, message.key(), &trace).entered();
         match self.apply_processor(partition, trace, |p, ctx| p.process(event, ctx)) {
             Ok(()) => Ok(()),
             Err(ProcessError::Rejected(reason)) => self.dead_letter(message, &reason),
@@ -394,8 +424,10 @@ impl Task {
             partition = message.partition(),
             offset = message.offset(),
             reason,
-            "dead-lettering record"
+            "record dead-lettered"
         );
+        let (processor, topic) = (self.names.processor, message.topic().to_owned());
+        metrics::counter!(DEAD_LETTERS, "processor" => processor, "topic" => topic).increment(1);
         let headers = dead_letter::headers(message, self.names.processor, reason);
         let mut record = BaseRecord::<[u8], [u8]>::to(&self.names.dead_letter).headers(headers);
         if let Some(key) = message.key() {

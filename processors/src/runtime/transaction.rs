@@ -10,6 +10,8 @@ use rdkafka::producer::{BaseRecord, Producer, PurgeConfig};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
+use orderflow_telemetry::names::TRANSACTIONS;
+
 use super::clients;
 use super::rebalance::TaskContext;
 use super::restore::CHECKPOINT_KEY;
@@ -133,6 +135,9 @@ impl Task {
             self.producer.commit_transaction(TXN_CALL_TIMEOUT)
         })?;
         self.txn = Transaction::default();
+        let processor = self.names.processor;
+        metrics::counter!(TRANSACTIONS, "processor" => processor, "result" => "committed")
+            .increment(1);
 
         if let Err(e) = self.apply_committed() {
             // Kafka holds the committed state; the local store is merely behind. Stopping
@@ -210,6 +215,9 @@ impl Task {
         if !std::mem::take(&mut self.txn).open {
             return Ok(());
         }
+        let processor = self.names.processor;
+        metrics::counter!(TRANSACTIONS, "processor" => processor, "result" => "aborted")
+            .increment(1);
         with_retries("abort_transaction", || {
             self.producer.abort_transaction(TXN_CALL_TIMEOUT)
         })

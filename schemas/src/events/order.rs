@@ -40,6 +40,9 @@ pub struct IdempotencyKey {
     pub key: String,
     /// SHA-256 of the request body, hex.
     pub fingerprint: String,
+    /// SHA-256 of the whole batch the order came in, hex; `None` for a single order.
+    #[serde(default)]
+    pub batch_fingerprint: Option<String>,
 }
 event!(
     OrderCreated,

@@ -45,6 +45,8 @@ pub struct Facts {
     pub deliveries: Vec<(String, Vec<u8>)>,
     /// Records on the dead-letter topic.
     pub dead_letters: usize,
+    /// Members asked to stop (SIGTERM) that overran their grace or did not exit cleanly.
+    pub stop_problems: Vec<String>,
 }
 
 /// Every broken invariant, in words; empty when the run passed.
@@ -54,6 +56,7 @@ pub fn violations(facts: &Facts) -> Vec<String> {
     exactly_once_internals(facts, &mut found);
     stock(facts, &mut found);
     webhooks(facts, &mut found);
+    found.extend(facts.stop_problems.iter().cloned());
     if facts.dead_letters > 0 {
         found.push(format!(
             "{} dead letters for valid input",

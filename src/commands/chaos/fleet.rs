@@ -11,8 +11,36 @@ use tokio::process::{Child, Command};
 
 use crate::cli::ProcessorName;
 
-/// How long a member asked to stop may take before it is killed.
-const STOP_GRACE: Duration = Duration::from_secs(30);
+/// How long a member asked to stop may take before it is killed: its shutdown grace (the
+/// default `shutdown.grace_ms`, which the members run with) and a margin to see it overrun.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+const STOP_LIMIT: Duration = Duration::from_secs(30);
+
+/// How a member asked to stop went.
+pub struct Stopped {
+    pub took: Duration,
+    /// `None` when it had to be killed.
+    pub status: Option<std::process::ExitStatus>,
+}
+
+impl Stopped {
+    /// What went wrong, if anything: it overran its grace or did not exit cleanly.
+    pub fn problem(&self, member: Member) -> Option<String> {
+        match self.status {
+            Some(status) if status.success() && self.took <= SHUTDOWN_GRACE => None,
+            Some(status) => Some(format!(
+                "{} stopped with {status} after {:.1} s (grace {:?})",
+                member.name(),
+                self.took.as_secs_f64(),
+                SHUTDOWN_GRACE
+            )),
+            None => Some(format!(
+                "{} did not stop within {STOP_LIMIT:?} of SIGTERM",
+                member.name()
+            )),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -107,21 +135,26 @@ impl Fleet {
     }
 
     /// SIGTERM: the member commits or aborts, closes its stores and leaves its group.
-    pub async fn stop(&mut self, member: Member) {
-        if let Some(mut child) = self.running.remove(&member) {
-            if let Some(pid) = child.id() {
-                // SAFETY: the signal goes to a child this fleet started and still owns.
-                unsafe {
-                    libc::kill(pid as i32, libc::SIGTERM);
-                }
-            }
-            if tokio::time::timeout(STOP_GRACE, child.wait())
-                .await
-                .is_err()
-            {
-                let _ = child.kill().await;
+    pub async fn stop(&mut self, member: Member) -> Option<Stopped> {
+        let mut child = self.running.remove(&member)?;
+        let started = std::time::Instant::now();
+        if let Some(pid) = child.id() {
+            // SAFETY: the signal goes to a child this fleet started and still owns.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGTERM);
             }
         }
+        let status = match tokio::time::timeout(STOP_LIMIT, child.wait()).await {
+            Ok(Ok(status)) => Some(status),
+            _ => {
+                let _ = child.kill().await;
+                None
+            }
+        };
+        Some(Stopped {
+            took: started.elapsed(),
+            status,
+        })
     }
 
     /// Removes a member's state folder, as if its volume were lost.

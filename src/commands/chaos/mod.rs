@@ -112,6 +112,8 @@ fn member_env(
             settings.topics.sku_partitions.to_string(),
         ),
         ("ORDERFLOW_GATEWAY__LISTEN", format!("127.0.0.1:{port}")),
+        // Every member takes a free port for its ops endpoints.
+        ("ORDERFLOW_OPS__LISTEN", "127.0.0.1:0".to_owned()),
         (
             "ORDERFLOW_NOTIFICATIONS__OUTBOX_DIR",
             dir.join("outbox").display().to_string(),
@@ -233,7 +235,7 @@ async fn drive(
         run.seed,
         progress.clone(),
     ));
-    let kills = unleash(fleet, run, &progress, &placing).await?;
+    let (kills, stop_problems) = unleash(fleet, run, &progress, &placing).await?;
     let placement = placing.await?;
     for name in ProcessorName::ALL {
         if !fleet.is_running(processor(name, 0)) {
@@ -257,6 +259,7 @@ async fn drive(
     let mut facts = Facts {
         placed: placement.accepted.into_iter().collect(),
         totals: stock.into_iter().collect(),
+        stop_problems,
         ..Facts::default()
     };
     settle(pipeline, &mut facts, &deliveries).await?;
@@ -265,14 +268,16 @@ async fn drive(
     Ok(facts)
 }
 
-/// Kills processor instances at random points of the run and restarts them, and has two more
-/// instances of the order saga join at 30 % and leave at 70 %. Returns the kills done.
+/// Kills processor instances at random points of the run and restarts them, half of them with
+/// SIGKILL and half with SIGTERM (which must end within the shutdown grace), and has two more
+/// instances of the order saga join at 30 % and leave at 70 %. Returns the kills done and what
+/// went wrong with the stops.
 async fn unleash(
     fleet: &mut Fleet,
     run: &ChaosRun,
     progress: &AtomicUsize,
     placing: &tokio::task::JoinHandle<load::Placement>,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<(usize, Vec<String>)> {
     let mut rng = StdRng::seed_from_u64(run.seed ^ 0x5eed);
     let mut kill_at: Vec<usize> = (0..run.kills)
         .map(|_| rng.random_range(run.orders / 10..=run.orders * 9 / 10))
@@ -284,25 +289,29 @@ async fn unleash(
         processor(ProcessorName::Orders, 2),
     ];
     let mut kills = 0;
+    let mut stop_problems = Vec::new();
     let (mut joined, mut left) = (false, false);
+    let bar = progress_bar(run.orders, "orders placed");
     while !placing.is_finished() || kills < kill_at.len() || !left {
         let done = if placing.is_finished() {
             run.orders
         } else {
             progress.load(Ordering::Relaxed)
         };
+        bar.set_position(done as u64);
         if !joined && done >= join_at {
             joined = true;
             for member in helpers {
-                println!("chaos: {} joins its group", member.name());
+                bar.suspend(|| println!("chaos: {} joins its group", member.name()));
                 fleet.start(member)?;
             }
         }
         if joined && !left && done >= leave_at {
             left = true;
             for member in helpers {
-                println!("chaos: {} leaves its group", member.name());
-                fleet.stop(member).await;
+                bar.suspend(|| println!("chaos: {} leaves its group", member.name()));
+                let stopped = fleet.stop(member).await;
+                stop_problems.extend(stopped.and_then(|s| s.problem(member)));
             }
         }
         if kills < kill_at.len() && done >= kill_at[kills] {
@@ -316,13 +325,25 @@ async fn unleash(
                 .collect();
             let victim = candidates[rng.random_range(0..candidates.len())];
             let lose_volume = rng.random_range(0..3) == 0;
-            println!(
-                "chaos: kill {kills}/{} after {done} orders: SIGKILL {}{}",
-                kill_at.len(),
-                victim.name(),
-                if lose_volume { ", volume lost" } else { "" }
-            );
-            fleet.kill(victim).await;
+            let graceful = rng.random_range(0..2) == 0;
+            let signal = if graceful { "SIGTERM" } else { "SIGKILL" };
+            bar.suspend(|| {
+                println!(
+                    "chaos: kill {kills}/{} after {done} orders: {signal} {}{}",
+                    kill_at.len(),
+                    victim.name(),
+                    if lose_volume { ", volume lost" } else { "" }
+                )
+            });
+            if graceful {
+                if let Some(stopped) = fleet.stop(victim).await {
+                    let took = stopped.took.as_secs_f64();
+                    bar.suspend(|| println!("chaos: {} stopped in {took:.1} s", victim.name()));
+                    stop_problems.extend(stopped.problem(victim));
+                }
+            } else {
+                fleet.kill(victim).await;
+            }
             tokio::time::sleep(Duration::from_millis(rng.random_range(500..3000))).await;
             if lose_volume {
                 fleet.lose_volume(victim);
@@ -333,7 +354,21 @@ async fn unleash(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok(kills)
+    bar.finish_and_clear();
+    Ok((kills, stop_problems))
+}
+
+/// A live progress bar on the terminal; on anything else it stays hidden and the run's
+/// printed lines tell the story alone.
+fn progress_bar(total: usize, what: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    let style = indicatif::ProgressStyle::with_template(
+        "chaos: {msg} [{bar:40}] {pos}/{len} ({per_sec}, {elapsed})",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar.set_message(what);
+    bar
 }
 
 /// Waits until every accepted order has an outcome and every outcome a webhook, then reads
@@ -345,6 +380,7 @@ async fn settle(
 ) -> anyhow::Result<()> {
     let kafka = &pipeline.settings.kafka;
     let started = Instant::now();
+    let bar = progress_bar(facts.placed.len(), "orders decided");
     loop {
         let mut now = Facts::default();
         facts::collect(kafka, &pipeline.topics, &pipeline.codec, &mut now).await?;
@@ -366,16 +402,22 @@ async fn settle(
             .iter()
             .filter(|(_, _, e)| !delivered.contains(e))
             .count();
+        bar.set_position((facts.placed.len() - missing_outcomes) as u64);
         if missing_outcomes == 0 && missing_webhooks == 0 {
             break;
         }
         if started.elapsed() > SETTLE_LIMIT {
-            println!("chaos: gave up waiting");
+            bar.suspend(|| println!("chaos: gave up waiting"));
             break;
         }
-        println!("chaos: {missing_outcomes} orders undecided, {missing_webhooks} webhooks missing");
+        bar.suspend(|| {
+            println!(
+                "chaos: {missing_outcomes} orders undecided, {missing_webhooks} webhooks missing"
+            )
+        });
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
+    bar.finish_and_clear();
     facts::collect(kafka, &pipeline.topics, &pipeline.codec, facts).await
 }
 

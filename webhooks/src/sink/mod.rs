@@ -21,6 +21,7 @@ use orderflow_schemas::events::{
     WebhookDeliveryRequested, WebhookSubscription, WebhookSubscriptionDisabled,
 };
 use orderflow_schemas::{EventId, EventType, OrderId, SubscriptionId};
+use orderflow_telemetry::names::WEBHOOK_SUBSCRIPTIONS_DISABLED;
 
 use crate::attempt::Job;
 use crate::dispatcher::Dispatcher;
@@ -40,6 +41,24 @@ const LEASE_MARGIN_MS: i64 = 10_000;
 const DEFER_MS: i64 = 1_000;
 /// Due deliveries looked at per partition per punctuation; the rest wait for the next one.
 const DUE_PER_PUNCTUATION: usize = 1_000;
+
+/// What the sink reads and writes; its inputs are co-partitioned by order id.
+pub const TOPOLOGY: Topology = Topology {
+    name: "webhooks",
+    stateless_inputs: &[],
+    stateful_inputs: &[
+        EventType::OrderCompleted,
+        EventType::OrderFailed,
+        EventType::WebhookAttempt,
+        EventType::WebhookDeliveryRequested,
+    ],
+    store: "deliveries",
+    outputs: &[
+        EventType::WebhookDeliveryFailed,
+        EventType::WebhookSubscription,
+        EventType::WebhookSubscriptionDisabled,
+    ],
+};
 
 pub struct WebhookSink {
     registry: SubscriptionRegistry,
@@ -142,6 +161,7 @@ impl WebhookSink {
             order_id: pending.order_id,
             body: Arc::from(pending.body.as_str()),
             attempt: pending.attempts + 1,
+            event_at_ms: pending.event_at_ms,
             trace: pending
                 .trace
                 .as_deref()
@@ -416,6 +436,7 @@ impl WebhookSink {
             detail,
             "webhook subscription disabled"
         );
+        metrics::counter!(WEBHOOK_SUBSCRIPTIONS_DISABLED, "reason" => reason.as_str()).increment(1);
         // Later deliveries of this partition see it at once, before the record comes back.
         self.registry.upsert(disabled);
         Ok(())
@@ -461,22 +482,7 @@ impl WebhookSink {
 
 impl Processor for WebhookSink {
     fn topology(&self) -> Topology {
-        Topology {
-            name: "webhooks",
-            stateless_inputs: &[],
-            stateful_inputs: &[
-                EventType::OrderCompleted,
-                EventType::OrderFailed,
-                EventType::WebhookAttempt,
-                EventType::WebhookDeliveryRequested,
-            ],
-            store: "deliveries",
-            outputs: &[
-                EventType::WebhookDeliveryFailed,
-                EventType::WebhookSubscription,
-                EventType::WebhookSubscriptionDisabled,
-            ],
-        }
+        TOPOLOGY
     }
 
     fn process(&mut self, event: AnyEvent, ctx: &mut Context<'_>) -> Result<(), ProcessError> {

@@ -45,23 +45,25 @@ pub async fn parse(
         errors.push(FieldError::new(format!("/{name}"), "is required"));
     }
     let mut parsed = SubscriptionFields::default();
-    if let Some(url) = fields.get("url") {
+    // Fields already reported as unknown are not looked into.
+    let field = |name: &str| fields.get(name).filter(|_| allowed.contains(&name));
+    if let Some(url) = field("url") {
         parsed.url = url_field(url, policy)
             .await
             .map_err(|e| errors.push(FieldError::new("/url", e)))
             .ok();
     }
-    if let Some(types) = fields.get("event_types") {
+    if let Some(types) = field("event_types") {
         parsed.event_types = event_types_field(types)
             .map_err(|e| errors.push(FieldError::new("/event_types", e)))
             .ok();
     }
-    match fields.get("enabled") {
+    match field("enabled") {
         Some(Value::Bool(enabled)) => parsed.enabled = Some(*enabled),
         Some(_) => errors.push(FieldError::new("/enabled", "must be true or false")),
         None => {}
     }
-    match fields.get("secret") {
+    match field("secret") {
         Some(Value::String(text)) => {
             parsed.secret = SigningSecret::parse(text)
                 .map_err(|e| errors.push(FieldError::new("/secret", e.to_string())))
