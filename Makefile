@@ -11,7 +11,8 @@ TARGET_DIR   := $(or $(CARGO_TARGET_DIR),target)
 ORDERFLOW    := $(TARGET_DIR)/release/orderflow
 PYTHON       := .stack/venv/bin/python
 
-.PHONY: deps build up down status demo test test-rust test-python lint fmt clean
+.PHONY: deps build up down status demo test test-rust test-python test-manifests test-asyncapi \
+	test-contract lint fmt clean
 
 deps:
 	stack/stack.sh install
@@ -37,13 +38,26 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings
 
-test: build up lint test-rust test-python
+test: build test-manifests test-asyncapi up lint test-rust test-python test-contract
 
 test-rust:
 	$(CARGO) test --release --locked --workspace
 
 test-python:
 	$(PYTHON) -m pytest -q tests/python
+
+# schemathesis against a live gateway: it answers as ingest/openapi.json says, and never 5xx.
+test-contract:
+	ORDERFLOW=$(ORDERFLOW) tests/contract/run.sh
+
+# Renders k8s/overlays/* and validates every object offline (kustomize, kubeconform -strict).
+test-manifests:
+	ORDERFLOW_BIN=$(ORDERFLOW) stack/k8s-check.sh
+
+# Validates docs/asyncapi.yaml against the AsyncAPI specification (tests/asyncapi.rs holds it
+# to the code).
+test-asyncapi:
+	stack/asyncapi-check.sh
 
 fmt:
 	$(CARGO) fmt --all
