@@ -3,6 +3,7 @@
 #   make demo    install what is missing, build, start the stack and run the narrated demo
 #   make test    everything CI needs, then the whole test suite
 #   make up      start the local stack (Kafka, schema registry, SMTP); make down stops it
+#   make bench   the benchmark suite (BENCHMARKS.md); make bench-smoke is its quick form
 #
 # Set KEEP=1 to leave the stack running after `make demo`.
 
@@ -12,7 +13,7 @@ ORDERFLOW    := $(TARGET_DIR)/release/orderflow
 PYTHON       := .stack/venv/bin/python
 
 .PHONY: deps build up down status demo test test-rust test-python test-manifests test-asyncapi \
-	test-contract lint fmt clean
+	test-contract bench bench-smoke lint fmt clean
 
 deps:
 	stack/stack.sh install
@@ -38,7 +39,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings
 
-test: build test-manifests test-asyncapi up lint test-rust test-python test-contract
+test: build test-manifests test-asyncapi up lint test-rust test-python test-contract bench-smoke
 
 test-rust:
 	$(CARGO) test --release --locked --workspace
@@ -58,6 +59,15 @@ test-manifests:
 # to the code).
 test-asyncapi:
 	stack/asyncapi-check.sh
+
+# Every benchmark, with the raw Kafka producer measured in the same run; results as JSON
+# in bench-results/.
+bench: build up
+	$(ORDERFLOW) bench --scale full --out bench-results
+
+# The same suite on a small scale, so that it never rots; its figures mean nothing.
+bench-smoke: build up
+	$(ORDERFLOW) bench --scale smoke --out .orderflow/bench-smoke
 
 fmt:
 	$(CARGO) fmt --all

@@ -72,6 +72,18 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Run the benchmark suite: every figure beside the raw Kafka producer's, in one run.
+    Bench {
+        /// `smoke` proves the suite runs in a minute or two; `full` measures.
+        #[arg(long, value_enum, default_value_t = crate::commands::bench::Scale::Full)]
+        scale: crate::commands::bench::Scale,
+        /// Benchmarks to run (all when none is named); the raw producer always runs.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<crate::commands::bench::Benchmark>,
+        /// Folder for the machine-readable results, one JSON file per benchmark.
+        #[arg(long, default_value = "bench-results")]
+        out: PathBuf,
+    },
     /// Work with configuration files.
     Config {
         #[command(subcommand)]

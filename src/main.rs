@@ -38,7 +38,7 @@ async fn main() -> std::process::ExitCode {
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(mut settings) => {
             // The demo narrates on stdout; only problems should interrupt it.
-            if matches!(cli.command, Command::Demo { .. }) {
+            if matches!(cli.command, Command::Demo { .. } | Command::Bench { .. }) {
                 settings.log.level = "warn".into();
             }
             settings
@@ -88,6 +88,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 seed,
             };
             return commands::chaos::run(settings, run).await;
+        }
+        Command::Bench { scale, only, out } => {
+            let run = commands::bench::BenchRun { scale, only, out };
+            return commands::bench::run(settings, run).await;
         }
         _ => {}
     }
@@ -150,6 +154,7 @@ async fn start(
         | Command::Tail { .. }
         | Command::Demo { .. }
         | Command::Chaos { .. }
+        | Command::Bench { .. }
         | Command::Config { .. } => {}
     }
     Ok(())

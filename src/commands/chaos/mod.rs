@@ -6,7 +6,6 @@
 
 mod check;
 mod facts;
-mod fleet;
 mod load;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,11 +21,11 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::fleet::{Fleet, Member, Role};
 use crate::cli::ProcessorName;
 use crate::components::Pipeline;
 use crate::settings::Settings;
 use check::{Facts, Outcome};
-use fleet::{Fleet, Member, Role};
 
 /// Bound on start-up steps (a process answering, stock applied).
 const START_LIMIT: Duration = Duration::from_secs(120);
@@ -95,7 +94,7 @@ pub async fn run(mut settings: Settings, run: ChaosRun) -> anyhow::Result<()> {
     }
 }
 
-fn member_env(
+pub(crate) fn member_env(
     settings: &Settings,
     port: u16,
     dir: &std::path::Path,

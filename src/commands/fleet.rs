@@ -1,5 +1,6 @@
-//! The processes of a chaos run: one `orderflow` child per component instance, each with its
-//! own state folder (its "volume") and log file, started, killed and restarted at will.
+//! The processes of a chaos or benchmark run: one `orderflow` child per component instance,
+//! each with its own state folder (its "volume") and log file, started, killed and restarted
+//! at will.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -101,6 +102,11 @@ impl Fleet {
     }
 
     pub fn start(&mut self, member: Member) -> anyhow::Result<()> {
+        self.start_with(member, &[])
+    }
+
+    /// Starts a member with settings of its own on top of the fleet's.
+    pub fn start_with(&mut self, member: Member, extra: &[(String, String)]) -> anyhow::Result<()> {
         let starts = self.starts.entry(member).or_default();
         *starts += 1;
         let log_path = self
@@ -118,6 +124,7 @@ impl Fleet {
             )
             .env("ORDERFLOW_PROCESSORS__STATE_DIR", &state)
             .env("ORDERFLOW_GATEWAY__STATE_DIR", state.join("gateway"))
+            .envs(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true)
@@ -160,6 +167,18 @@ impl Fleet {
     /// Removes a member's state folder, as if its volume were lost.
     pub fn lose_volume(&self, member: Member) {
         let _ = std::fs::remove_dir_all(self.state_dir(member));
+    }
+
+    /// The process id of a running member.
+    pub fn pid(&self, member: Member) -> Option<u32> {
+        self.running.get(&member).and_then(Child::id)
+    }
+
+    pub fn log_path(&self, member: Member) -> PathBuf {
+        let starts = self.starts.get(&member).copied().unwrap_or(1);
+        self.dir
+            .join("logs")
+            .join(format!("{}.{}.log", member.name(), starts))
     }
 
     pub fn is_running(&self, member: Member) -> bool {

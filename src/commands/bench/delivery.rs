@@ -1,0 +1,93 @@
+//! Delivery: signed webhooks per second from a pre-loaded outcome topic to a fast local
+//! receiver, alone and beside an endpoint that accepts connections and never answers.
+
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use orderflow_schemas::EventType;
+use serde_json::json;
+
+use super::receiver::{self, Receiver};
+use super::report::Report;
+use super::{gateway, load, preload, sink, Stage};
+
+/// Longest wait without a single new delivery.
+const STALL_LIMIT: Duration = Duration::from_secs(60);
+/// The rate is taken from this share of the deliveries on, leaving start-up out.
+const STEADY_FROM: f64 = 0.1;
+
+pub async fn run(mut stage: Stage, hanging: bool) -> anyhow::Result<Report> {
+    let events = stage.scale.pick(1_000, 50_000);
+    let pipeline = stage.pipeline.clone();
+    stage.start_ready(gateway()).await?;
+    let http = load::client(&stage.api_key, 4)?;
+    let receiver = Receiver::start().await?;
+    receiver.subscribe(&http, &stage.base).await?;
+    // Accepts connections and never answers: every delivery to it waits for its timeout.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hang_url = format!("http://{}/hooks", hang.local_addr()?);
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = hang.accept().await {
+            open.push(socket);
+        }
+    });
+    if hanging {
+        receiver::subscribe(&http, &stage.base, &hang_url).await?;
+    }
+    let outcomes: Vec<_> = (0..events)
+        .map(|i| preload::completed(&preload::order(i)))
+        .collect();
+    let topic = pipeline.topics.of(EventType::OrderCompleted);
+    preload::write(&pipeline.settings.kafka, &pipeline.codec, topic, &outcomes).await?;
+
+    let started = Instant::now();
+    stage.start_ready(sink()).await?;
+    let bar = super::progress_bar(events as u64, "webhooks delivered");
+    let (mut last, mut moved) = (0, Instant::now());
+    while receiver.count() < events {
+        let now = receiver.count();
+        if now != last {
+            (last, moved) = (now, Instant::now());
+        }
+        bar.set_position(now as u64);
+        if moved.elapsed() > STALL_LIMIT {
+            bar.finish_and_clear();
+            bail!("deliveries stuck at {now} of {events} for {STALL_LIMIT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bar.finish_and_clear();
+    let wall = started.elapsed().as_secs_f64();
+    let mut times: Vec<Instant> = receiver
+        .arrivals
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(_, t)| *t)
+        .collect();
+    times.sort_unstable();
+    let first = (times.len() as f64 * STEADY_FROM) as usize;
+    let steady =
+        (times.len() - first) as f64 / (times[times.len() - 1] - times[first]).as_secs_f64();
+
+    let name = if hanging {
+        "delivery-hanging"
+    } else {
+        "delivery"
+    };
+    let mut report = Report::new(
+        name,
+        json!({"events": events, "hanging_endpoint": hanging, "signed": true, "verified": true}),
+    );
+    report.add("deliveries/s (steady)", steady, "deliveries/s");
+    report.add(
+        "deliveries/s (from sink start)",
+        events as f64 / wall,
+        "deliveries/s",
+    );
+    stage.report_usage(&mut report, &[sink()]);
+    held.abort();
+    stage.finish().await;
+    Ok(report)
+}
