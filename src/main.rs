@@ -5,6 +5,11 @@ mod commands;
 mod components;
 mod settings;
 
+// Per-record Strings, Vecs and maps made the system allocator the largest single cost of
+// the processors and the gateway (BENCHMARKS.md); mimalloc serves them faster.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;

@@ -16,8 +16,11 @@ pub struct ProcessorSettings {
     /// the same across restarts of one instance (a StatefulSet pod name fits).
     #[serde(deserialize_with = "name_or_number")]
     pub instance_id: String,
-    /// How often the open transaction commits, in milliseconds.
+    /// Longest a transaction stays open, in milliseconds.
     pub commit_interval_ms: u64,
+    /// Commit as soon as no input is waiting, rather than only when the interval is up: a
+    /// record then waits for its transaction only while the instance is busy.
+    pub commit_when_idle: bool,
     /// How long the broker keeps a transaction open for a producer that went silent, in
     /// milliseconds; bounds how long a crashed instance holds back its partitions' readers.
     pub transaction_timeout_ms: u64,
@@ -35,6 +38,7 @@ impl Default for ProcessorSettings {
             state_dir: PathBuf::from(".orderflow/state"),
             instance_id: "0".into(),
             commit_interval_ms: 100,
+            commit_when_idle: true,
             transaction_timeout_ms: 10_000,
             session_timeout_ms: 10_000,
             order_timeout_ms: 30_000,

@@ -2,13 +2,15 @@
 //! flight, and records each attempt on the attempts topic.
 //!
 //! The sink's loop must never wait for an endpoint, so it only asks [`Dispatcher::try_start`]
-//! to start an attempt. When a cap is reached the answer is no, and the delivery waits in the
-//! sink's store instead of in memory: a hanging endpoint holds at most its cap of requests and
-//! nothing else.
+//! to start an attempt. An attempt over its subscription's cap waits in a short queue of that
+//! subscription and starts as soon as one of its requests ends; when the queue is full, or the
+//! sink as a whole is at its cap, the answer is no and the delivery waits in the sink's store
+//! instead of in memory. A hanging endpoint holds at most its cap of requests and its queue,
+//! and nothing else.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use orderflow_kafka::{EventHeaders, KafkaSettings, TraceContext};
 use orderflow_schemas::clock::now_ms;
@@ -28,48 +30,124 @@ use crate::settings::WebhookSettings;
 /// expires and the attempt is made again.
 const RECORD_TRIES: u32 = 5;
 const RECORD_RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// Attempts that may wait behind a subscription's cap, per request it may have in flight.
+const QUEUED_PER_SLOT: usize = 64;
+/// Longest an attempt waits in a subscription's queue. The sink counts a queued attempt as in
+/// flight under its lease, so it must start well within the lease's margin; one that waited
+/// longer is dropped unsent and made again when its lease runs out.
+pub const QUEUE_WAIT_LIMIT: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct InFlight {
     total: usize,
     per_subscription: HashMap<SubscriptionId, usize>,
+    queued: HashMap<SubscriptionId, VecDeque<(Instant, Job)>>,
 }
 
-/// Releases an attempt's place under the caps when the attempt is over, however it ends.
-struct Slot {
-    in_flight: Arc<Mutex<InFlight>>,
-    idle: Arc<Notify>,
-    subscription: SubscriptionId,
-}
+impl InFlight {
+    fn take(&mut self, subscription: &SubscriptionId) {
+        self.total += 1;
+        *self
+            .per_subscription
+            .entry(subscription.clone())
+            .or_default() += 1;
+    }
 
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut in_flight = lock(&self.in_flight);
-        in_flight.total -= 1;
-        if let Some(count) = in_flight.per_subscription.get_mut(&self.subscription) {
+    fn give_back(&mut self, subscription: &SubscriptionId) {
+        self.total -= 1;
+        if let Some(count) = self.per_subscription.get_mut(subscription) {
             *count -= 1;
             if *count == 0 {
-                in_flight.per_subscription.remove(&self.subscription);
+                self.per_subscription.remove(subscription);
             }
         }
-        if in_flight.total == 0 {
-            self.idle.notify_waiters();
-        }
     }
+
+    /// The oldest queued attempt of `subscription` that has not waited too long.
+    fn next_queued(&mut self, subscription: &SubscriptionId) -> Option<Job> {
+        let queue = self.queued.get_mut(subscription)?;
+        let job = loop {
+            match queue.pop_front() {
+                Some((queued, job)) if queued.elapsed() <= QUEUE_WAIT_LIMIT => break Some(job),
+                Some(_) => continue,
+                None => break None,
+            }
+        };
+        if queue.is_empty() {
+            self.queued.remove(subscription);
+        }
+        job
+    }
+}
+
+/// What became of an attempt the sink asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// In flight, or queued to start within [`QUEUE_WAIT_LIMIT`].
+    Yes,
+    /// Turned away by a cap: the sink tries again later.
+    No,
+}
+
+struct Shared {
+    attempter: Attempter,
+    recorder: Recorder,
+    runtime: Handle,
+    in_flight: Mutex<InFlight>,
+    idle: Notify,
+    max_in_flight: usize,
+    max_per_subscription: usize,
 }
 
 fn lock(in_flight: &Mutex<InFlight>) -> std::sync::MutexGuard<'_, InFlight> {
     in_flight.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Releases an attempt's place under the caps when the attempt is over, however it ends, and
+/// hands the place to the next attempt queued for the same subscription.
+struct Slot {
+    shared: Arc<Shared>,
+    subscription: SubscriptionId,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let next = {
+            let mut in_flight = lock(&self.shared.in_flight);
+            match in_flight.next_queued(&self.subscription) {
+                Some(job) => Some(job),
+                None => {
+                    in_flight.give_back(&self.subscription);
+                    if in_flight.total == 0 {
+                        self.shared.idle.notify_waiters();
+                    }
+                    None
+                }
+            }
+        };
+        if let Some(job) = next {
+            run(self.shared.clone(), job);
+        }
+    }
+}
+
+/// Makes the attempt in the background under a place already taken for it.
+fn run(shared: Arc<Shared>, job: Job) {
+    let slot = Slot {
+        shared: shared.clone(),
+        subscription: job.subscription.subscription_id.clone(),
+    };
+    shared.runtime.clone().spawn(async move {
+        let attempt = shared.attempter.attempt(&job).await;
+        log(&attempt, &job);
+        // The place is free once the endpoint answered; recording does not hold it.
+        drop(slot);
+        shared.recorder.record(&attempt, &job.trace).await;
+    });
+}
+
 pub struct Dispatcher {
-    attempter: Arc<Attempter>,
-    recorder: Arc<Recorder>,
-    runtime: Handle,
-    in_flight: Arc<Mutex<InFlight>>,
-    idle: Arc<Notify>,
-    max_in_flight: usize,
-    max_per_subscription: usize,
+    shared: Arc<Shared>,
 }
 
 impl Dispatcher {
@@ -80,62 +158,60 @@ impl Dispatcher {
         runtime: Handle,
     ) -> Self {
         Self {
-            attempter: Arc::new(attempter),
-            recorder: Arc::new(recorder),
-            runtime,
-            in_flight: Arc::default(),
-            idle: Arc::default(),
-            max_in_flight: settings.max_in_flight,
-            max_per_subscription: settings.max_in_flight_per_subscription,
+            shared: Arc::new(Shared {
+                attempter,
+                recorder,
+                runtime,
+                in_flight: Mutex::default(),
+                idle: Notify::new(),
+                max_in_flight: settings.max_in_flight,
+                max_per_subscription: settings.max_in_flight_per_subscription,
+            }),
         }
     }
 
-    /// Starts the attempt in the background and returns `true`, or returns `false` at once
-    /// when the sink or this subscription already has as many requests in flight as allowed.
-    pub fn try_start(&self, job: Job) -> bool {
+    /// Starts the attempt in the background, or queues it behind its subscription's cap;
+    /// answers [`Started::No`] at once when the sink is at its cap or the queue is full.
+    pub fn try_start(&self, job: Job) -> Started {
         let subscription = job.subscription.subscription_id.clone();
         {
-            let mut in_flight = lock(&self.in_flight);
+            let mut in_flight = lock(&self.shared.in_flight);
             let mine = in_flight
                 .per_subscription
                 .get(&subscription)
                 .copied()
                 .unwrap_or(0);
-            if in_flight.total >= self.max_in_flight || mine >= self.max_per_subscription {
-                return false;
+            if mine >= self.shared.max_per_subscription {
+                let limit = self.shared.max_per_subscription * QUEUED_PER_SLOT;
+                let queue = in_flight.queued.entry(subscription).or_default();
+                if queue.len() >= limit {
+                    return Started::No;
+                }
+                queue.push_back((Instant::now(), job));
+                return Started::Yes;
             }
-            in_flight.total += 1;
-            *in_flight
-                .per_subscription
-                .entry(subscription.clone())
-                .or_default() += 1;
+            if in_flight.total >= self.shared.max_in_flight {
+                return Started::No;
+            }
+            in_flight.take(&subscription);
         }
-        let slot = Slot {
-            in_flight: self.in_flight.clone(),
-            idle: self.idle.clone(),
-            subscription,
-        };
-        let (attempter, recorder) = (self.attempter.clone(), self.recorder.clone());
-        self.runtime.spawn(async move {
-            let attempt = attempter.attempt(&job).await;
-            drop(slot);
-            log(&attempt, &job);
-            recorder.record(&attempt, &job.trace).await;
-        });
-        true
+        run(self.shared.clone(), job);
+        Started::Yes
     }
 
-    /// Waits until no attempt is in flight, for at most `grace`; returns how many still are.
+    /// Drops the queued attempts (they are made again when their leases run out) and waits
+    /// until no attempt is in flight, for at most `grace`; returns how many still are.
     pub async fn drain(&self, grace: Duration) -> usize {
+        lock(&self.shared.in_flight).queued.clear();
         let deadline = tokio::time::Instant::now() + grace;
         loop {
-            let idle = self.idle.notified();
-            let total = lock(&self.in_flight).total;
+            let idle = self.shared.idle.notified();
+            let total = lock(&self.shared.in_flight).total;
             if total == 0 {
                 return 0;
             }
             if tokio::time::timeout_at(deadline, idle).await.is_err() {
-                return lock(&self.in_flight).total;
+                return lock(&self.shared.in_flight).total;
             }
         }
     }

@@ -178,7 +178,9 @@ fn record_span(event_type: EventType, key: Option<&[u8]>, trace: &TraceContext) 
 }
 
 /// The loop: read a record from the group or the follower consumer, process it, and commit
-/// when the interval is up; fire timers once a second.
+/// when the interval is up or, with `commit_when_idle`, when no record is waiting (under load
+/// records keep arriving while a commit runs, so transactions still grow with the load);
+/// fire timers once a second.
 fn drive(
     consumer: &BaseConsumer<TaskContext>,
     shutdown: &CancellationToken,
@@ -229,7 +231,10 @@ fn drive(
             last_punctuate = Instant::now();
             task.punctuate();
         }
-        if task.txn.due(task.env.settings.commit_interval()) && !task.rewind_needed {
+        let settings = &task.env.settings;
+        let due = task.txn.due(settings.commit_interval())
+            || (idle && settings.commit_when_idle && task.txn.open);
+        if due && !task.rewind_needed {
             match task.commit(consumer) {
                 Ok(()) => task.backoff.reset(),
                 Err(fault) => task.recover(fault, true),

@@ -20,6 +20,8 @@ use super::RuntimeError;
 
 /// Bound on each blocking transaction call (commit, abort, offsets).
 pub(crate) const TXN_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a commit looks whether its records were all acknowledged.
+const ACKNOWLEDGEMENT_CHECK: Duration = Duration::from_millis(1);
 /// Attempts at a transaction call that failed with a retriable error.
 const RETRIABLE_ATTEMPTS: usize = 5;
 
@@ -131,6 +133,7 @@ impl Task {
                     .send_offsets_to_transaction(&offsets, &metadata, TXN_CALL_TIMEOUT)
             })?;
         }
+        self.await_acknowledgements();
         with_retries("commit_transaction", || {
             self.producer.commit_transaction(TXN_CALL_TIMEOUT)
         })?;
@@ -145,6 +148,17 @@ impl Task {
             self.failure = Some(e);
         }
         Ok(())
+    }
+
+    /// Waits until Kafka acknowledged every record sent in the transaction. The client's own
+    /// commit flushes by polling in 100 ms steps, and on this producer, whose events a
+    /// background thread serves, every step lasts its whole 100 ms: each commit took 100 ms
+    /// longer than its records did. Waiting here first leaves that flush nothing to wait for.
+    fn await_acknowledgements(&self) {
+        let deadline = Instant::now() + TXN_CALL_TIMEOUT;
+        while self.producer.in_flight_count() > 0 && Instant::now() < deadline {
+            std::thread::sleep(ACKNOWLEDGEMENT_CHECK);
+        }
     }
 
     fn send_changelog(&mut self) -> Result<(), Fault> {

@@ -24,7 +24,7 @@ use orderflow_schemas::{EventId, EventType, OrderId, SubscriptionId};
 use orderflow_telemetry::names::WEBHOOK_SUBSCRIPTIONS_DISABLED;
 
 use crate::attempt::Job;
-use crate::dispatcher::Dispatcher;
+use crate::dispatcher::{Dispatcher, Started, QUEUE_WAIT_LIMIT};
 use crate::envelope::deliverable;
 use crate::registry::SubscriptionRegistry;
 use crate::schedule::RetrySchedule;
@@ -36,6 +36,8 @@ use pending::{
 /// How long an attempt in flight may take before the delivery is looked at again, beyond the
 /// request timeout, in ms: time for the attempt record to be written and read back.
 const LEASE_MARGIN_MS: i64 = 10_000;
+// An attempt queued behind its subscription's cap starts within the lease's margin.
+const _: () = assert!(QUEUE_WAIT_LIMIT.as_millis() as i64 * 2 <= LEASE_MARGIN_MS);
 /// When a cap on requests in flight turned an attempt away, it is tried again this much
 /// later, in ms.
 const DEFER_MS: i64 = 1_000;
@@ -168,7 +170,7 @@ impl WebhookSink {
                 .and_then(TraceContext::parse)
                 .unwrap_or_else(TraceContext::start),
         };
-        pending.in_flight = self.dispatcher.try_start(job);
+        pending.in_flight = self.dispatcher.try_start(job) == Started::Yes;
         let wait = if pending.in_flight {
             self.lease_ms
         } else {
