@@ -15,6 +15,9 @@ use orderflow_telemetry::OpsSettings;
 use orderflow_webhooks::WebhookSettings;
 use serde::{Deserialize, Serialize};
 
+/// Shortest produce timeout the gateway accepts, in ms.
+const MIN_PRODUCE_TIMEOUT_MS: u64 = 100;
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -208,8 +211,9 @@ impl Settings {
         if self.gateway.max_body_bytes == 0 {
             return invalid("gateway.max_body_bytes", "must be above 0");
         }
-        if self.gateway.produce_timeout_ms == 0 {
-            return invalid("gateway.produce_timeout_ms", "must be above 0");
+        // librdkafka needs its message timeout above the producer's linger time.
+        if self.gateway.produce_timeout_ms < MIN_PRODUCE_TIMEOUT_MS {
+            return invalid("gateway.produce_timeout_ms", "must be at least 100 (ms)");
         }
         if let Some((setting, problem)) = self.webhooks.problem() {
             return invalid(setting, problem);
@@ -309,6 +313,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn a_produce_timeout_librdkafka_would_refuse_is_named() {
+        let error = from_toml("[gateway]\nproduce_timeout_ms = 10\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("gateway.produce_timeout_ms"), "{error}");
+        assert!(from_toml("[gateway]\nproduce_timeout_ms = 100\n").is_ok());
     }
 
     #[test]

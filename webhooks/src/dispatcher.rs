@@ -8,14 +8,14 @@
 //! instead of in memory. A hanging endpoint holds at most its cap of requests and its queue,
 //! and nothing else.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use orderflow_kafka::{EventHeaders, KafkaSettings, TraceContext};
 use orderflow_schemas::clock::now_ms;
 use orderflow_schemas::events::{AttemptResult, WebhookAttempt};
-use orderflow_schemas::{Codec, EventType, SubscriptionId, Topics};
+use orderflow_schemas::{Codec, EventId, EventType, SubscriptionId, Topics};
 use orderflow_telemetry::names::{
     WEBHOOK_ATTEMPTS, WEBHOOK_ATTEMPT_DURATION, WEBHOOK_DELIVERY_LATENCY,
 };
@@ -37,11 +37,27 @@ const QUEUED_PER_SLOT: usize = 64;
 /// longer is dropped unsent and made again when its lease runs out.
 pub const QUEUE_WAIT_LIMIT: Duration = Duration::from_secs(5);
 
+/// One attempt: an event, a subscription and the attempt's number.
+type AttemptKey = (EventId, SubscriptionId, i32);
+
+fn attempt_key(job: &Job) -> AttemptKey {
+    (
+        job.event_id,
+        job.subscription.subscription_id.clone(),
+        job.attempt,
+    )
+}
+
 #[derive(Default)]
 struct InFlight {
     total: usize,
     per_subscription: HashMap<SubscriptionId, usize>,
+    // A queued attempt carries the subscription as it was when it was asked for; one that is
+    // disabled, deleted or moved meanwhile still gets the attempts queued in the 5 s before.
     queued: HashMap<SubscriptionId, VecDeque<(Instant, Job)>>,
+    /// Attempts queued or in flight: a sink that rewinds after an aborted transaction asks
+    /// for them again, and they must not be made twice.
+    active: HashSet<AttemptKey>,
 }
 
 impl InFlight {
@@ -69,7 +85,9 @@ impl InFlight {
         let job = loop {
             match queue.pop_front() {
                 Some((queued, job)) if queued.elapsed() <= QUEUE_WAIT_LIMIT => break Some(job),
-                Some(_) => continue,
+                Some((_, expired)) => {
+                    self.active.remove(&attempt_key(&expired));
+                }
                 None => break None,
             }
         };
@@ -83,8 +101,11 @@ impl InFlight {
 /// What became of an attempt the sink asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Started {
-    /// In flight, or queued to start within [`QUEUE_WAIT_LIMIT`].
+    /// In flight (or already, from an earlier request for the same attempt).
     Yes,
+    /// Waiting behind its subscription's cap; it starts within [`QUEUE_WAIT_LIMIT`] or not
+    /// at all.
+    Queued,
     /// Turned away by a cap: the sink tries again later.
     No,
 }
@@ -107,17 +128,19 @@ fn lock(in_flight: &Mutex<InFlight>) -> std::sync::MutexGuard<'_, InFlight> {
 /// hands the place to the next attempt queued for the same subscription.
 struct Slot {
     shared: Arc<Shared>,
-    subscription: SubscriptionId,
+    attempt: AttemptKey,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        let subscription = &self.attempt.1;
         let next = {
             let mut in_flight = lock(&self.shared.in_flight);
-            match in_flight.next_queued(&self.subscription) {
+            in_flight.active.remove(&self.attempt);
+            match in_flight.next_queued(subscription) {
                 Some(job) => Some(job),
                 None => {
-                    in_flight.give_back(&self.subscription);
+                    in_flight.give_back(subscription);
                     if in_flight.total == 0 {
                         self.shared.idle.notify_waiters();
                     }
@@ -135,7 +158,7 @@ impl Drop for Slot {
 fn run(shared: Arc<Shared>, job: Job) {
     let slot = Slot {
         shared: shared.clone(),
-        subscription: job.subscription.subscription_id.clone(),
+        attempt: attempt_key(&job),
     };
     shared.runtime.clone().spawn(async move {
         let attempt = shared.attempter.attempt(&job).await;
@@ -174,8 +197,12 @@ impl Dispatcher {
     /// answers [`Started::No`] at once when the sink is at its cap or the queue is full.
     pub fn try_start(&self, job: Job) -> Started {
         let subscription = job.subscription.subscription_id.clone();
+        let key = attempt_key(&job);
         {
             let mut in_flight = lock(&self.shared.in_flight);
+            if in_flight.active.contains(&key) {
+                return Started::Yes;
+            }
             let mine = in_flight
                 .per_subscription
                 .get(&subscription)
@@ -188,12 +215,14 @@ impl Dispatcher {
                     return Started::No;
                 }
                 queue.push_back((Instant::now(), job));
-                return Started::Yes;
+                in_flight.active.insert(key);
+                return Started::Queued;
             }
             if in_flight.total >= self.shared.max_in_flight {
                 return Started::No;
             }
             in_flight.take(&subscription);
+            in_flight.active.insert(key);
         }
         run(self.shared.clone(), job);
         Started::Yes
@@ -202,7 +231,17 @@ impl Dispatcher {
     /// Drops the queued attempts (they are made again when their leases run out) and waits
     /// until no attempt is in flight, for at most `grace`; returns how many still are.
     pub async fn drain(&self, grace: Duration) -> usize {
-        lock(&self.shared.in_flight).queued.clear();
+        {
+            let mut in_flight = lock(&self.shared.in_flight);
+            let queued: Vec<Job> = in_flight
+                .queued
+                .drain()
+                .flat_map(|(_, queue)| queue.into_iter().map(|(_, job)| job))
+                .collect();
+            for job in &queued {
+                in_flight.active.remove(&attempt_key(job));
+            }
+        }
         let deadline = tokio::time::Instant::now() + grace;
         loop {
             let idle = self.shared.idle.notified();

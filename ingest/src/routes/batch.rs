@@ -77,7 +77,7 @@ pub async fn create(
         Some(key) => Some(
             gateway
                 .in_flight_keys
-                .claim(&caller.0, &format!("{key}#batch"))?,
+                .claim(&caller.0, &format!("{key} #batch"))?,
         ),
         None => None,
     };

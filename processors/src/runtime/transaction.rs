@@ -154,8 +154,11 @@ impl Task {
     /// commit flushes by polling in 100 ms steps, and on this producer, whose events a
     /// background thread serves, every step lasts its whole 100 ms: each commit took 100 ms
     /// longer than its records did. Waiting here first leaves that flush nothing to wait for.
+    /// Records not acknowledged within the transaction timeout never will be in this
+    /// transaction: the broker aborts it, and the commit that follows says so.
     fn await_acknowledgements(&self) {
-        let deadline = Instant::now() + TXN_CALL_TIMEOUT;
+        let limit = Duration::from_millis(self.env.settings.transaction_timeout_ms);
+        let deadline = Instant::now() + limit;
         while self.producer.in_flight_count() > 0 && Instant::now() < deadline {
             std::thread::sleep(ACKNOWLEDGEMENT_CHECK);
         }

@@ -36,8 +36,6 @@ use pending::{
 /// How long an attempt in flight may take before the delivery is looked at again, beyond the
 /// request timeout, in ms: time for the attempt record to be written and read back.
 const LEASE_MARGIN_MS: i64 = 10_000;
-// An attempt queued behind its subscription's cap starts within the lease's margin.
-const _: () = assert!(QUEUE_WAIT_LIMIT.as_millis() as i64 * 2 <= LEASE_MARGIN_MS);
 /// When a cap on requests in flight turned an attempt away, it is tried again this much
 /// later, in ms.
 const DEFER_MS: i64 = 1_000;
@@ -170,11 +168,13 @@ impl WebhookSink {
                 .and_then(TraceContext::parse)
                 .unwrap_or_else(TraceContext::start),
         };
-        pending.in_flight = self.dispatcher.try_start(job) == Started::Yes;
-        let wait = if pending.in_flight {
-            self.lease_ms
-        } else {
-            DEFER_MS
+        let started = self.dispatcher.try_start(job);
+        pending.in_flight = started != Started::No;
+        let wait = match started {
+            Started::Yes => self.lease_ms,
+            // A queued attempt may start up to the queue's limit later.
+            Started::Queued => self.lease_ms + QUEUE_WAIT_LIMIT.as_millis() as i64,
+            Started::No => DEFER_MS,
         };
         let due = ctx.now_ms() + wait;
         self.park(delivery, &mut pending, due, ctx)
