@@ -87,7 +87,7 @@ pub async fn run(mut stage: Stage, limit: f64) -> anyhow::Result<Report> {
     batched.latencies.report(&mut report, "batch request");
     refused(&mut report, "batch", &batched);
 
-    stage.report_usage(&mut report, &[gateway()]);
+    stage.report_usage(&mut report, &[gateway()])?;
     stage.finish().await;
     Ok(report)
 }

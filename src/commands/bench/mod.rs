@@ -127,17 +127,19 @@ impl Stage {
         .await
     }
 
-    fn usage(&self, member: Member) -> usage::Usage {
+    /// CPU time and peak memory of a member since it started (start-up included); an error
+    /// when it is no longer running, so that a crashed member is not reported as free.
+    fn usage(&self, member: Member) -> anyhow::Result<usage::Usage> {
         self.fleet
             .pid(member)
             .and_then(usage::of)
-            .unwrap_or_default()
+            .with_context(|| format!("{} is not running: no CPU or memory to read", member.name()))
     }
 
     /// Adds the CPU time and peak memory of `members` to `report`.
-    fn report_usage(&self, report: &mut Report, members: &[Member]) {
+    fn report_usage(&self, report: &mut Report, members: &[Member]) -> anyhow::Result<()> {
         for member in members {
-            let used = self.usage(*member);
+            let used = self.usage(*member)?;
             report.add(format!("{} CPU", member.name()), used.cpu_seconds, "s");
             report.add(
                 format!("{} peak RSS", member.name()),
@@ -145,6 +147,7 @@ impl Stage {
                 "MiB",
             );
         }
+        Ok(())
     }
 
     async fn finish(mut self) {

@@ -112,7 +112,8 @@ impl Watch {
         let first = ((times.len() as f64 * from) as usize).min(times.len().saturating_sub(1));
         match (times.get(first), times.last()) {
             (Some(a), Some(b)) if *b - *a >= MIN_SPAN => {
-                (times.len() - first) as f64 / (*b - *a).as_secs_f64()
+                // The span holds one interval fewer than it has arrivals.
+                (times.len() - first - 1) as f64 / (*b - *a).as_secs_f64()
             }
             _ => f64::NAN,
         }

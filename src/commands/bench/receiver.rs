@@ -51,11 +51,19 @@ impl Receiver {
         })
     }
 
-    pub fn count(&self) -> usize {
-        self.arrivals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+    /// Orders whose webhook arrived, each counted once however often it came.
+    pub fn distinct(&self) -> usize {
+        self.first_arrivals().len()
+    }
+
+    /// When each order's webhook first arrived, by order id.
+    pub fn first_arrivals(&self) -> std::collections::HashMap<String, Instant> {
+        let arrivals = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        let mut first = std::collections::HashMap::with_capacity(arrivals.len());
+        for (order, at) in arrivals.iter() {
+            first.entry(order.clone()).or_insert(*at);
+        }
+        first
     }
 
     /// Subscribes this receiver to order outcomes through the gateway's API.

@@ -75,7 +75,7 @@ pub async fn restore(mut stage: Stage) -> anyhow::Result<Report> {
         records as f64 / to_ready,
         "records/s",
     );
-    stage.report_usage(&mut report, &[member]);
+    stage.report_usage(&mut report, &[member])?;
     stage.finish().await;
     Ok(report)
 }
@@ -178,7 +178,7 @@ pub async fn failover(mut stage: Stage, graceful: bool) -> anyhow::Result<Report
                "session_timeout_ms": pipeline.settings.processors.session_timeout_ms}),
     );
     report.add("longest partition pause", pause.as_secs_f64(), "s");
-    stage.report_usage(&mut report, &[survivor]);
+    stage.report_usage(&mut report, &[survivor])?;
     stage.finish().await;
     Ok(report)
 }
