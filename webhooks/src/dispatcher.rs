@@ -32,9 +32,9 @@ const RECORD_TRIES: u32 = 5;
 const RECORD_RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// Attempts that may wait behind a subscription's cap, per request it may have in flight.
 const QUEUED_PER_SLOT: usize = 64;
-/// Longest an attempt waits in a subscription's queue. The sink counts a queued attempt as in
-/// flight under its lease, so it must start well within the lease's margin; one that waited
-/// longer is dropped unsent and made again when its lease runs out.
+/// Longest an attempt waits in a subscription's queue. The sink gives a queued attempt its
+/// lease plus this limit; one that waited longer is dropped unsent and made again when that
+/// lease runs out.
 pub const QUEUE_WAIT_LIMIT: Duration = Duration::from_secs(5);
 
 /// One attempt: an event, a subscription and the attempt's number.
@@ -101,10 +101,10 @@ impl InFlight {
 /// What became of an attempt the sink asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Started {
-    /// In flight (or already, from an earlier request for the same attempt).
+    /// In flight.
     Yes,
-    /// Waiting behind its subscription's cap; it starts within [`QUEUE_WAIT_LIMIT`] or not
-    /// at all.
+    /// Waiting behind its subscription's cap, or asked for already (and so perhaps still
+    /// waiting): it starts within [`QUEUE_WAIT_LIMIT`] or not at all.
     Queued,
     /// Turned away by a cap: the sink tries again later.
     No,
@@ -201,7 +201,7 @@ impl Dispatcher {
         {
             let mut in_flight = lock(&self.shared.in_flight);
             if in_flight.active.contains(&key) {
-                return Started::Yes;
+                return Started::Queued;
             }
             let mine = in_flight
                 .per_subscription
