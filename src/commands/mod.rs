@@ -7,3 +7,4 @@ pub mod demo;
 pub mod fleet;
 pub mod listen;
 pub mod tail;
+pub mod waiting;

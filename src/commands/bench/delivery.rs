@@ -3,13 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use orderflow_schemas::EventType;
 use serde_json::json;
 
 use super::receiver::{self, Receiver};
 use super::report::Report;
 use super::{gateway, load, preload, sink, Stage};
+use crate::commands::waiting::wait_for_count;
 
 /// Longest wait without a single new delivery.
 const STALL_LIMIT: Duration = Duration::from_secs(60);
@@ -45,21 +45,15 @@ pub async fn run(mut stage: Stage, hanging: bool) -> anyhow::Result<Report> {
 
     let started = Instant::now();
     stage.start_ready(sink()).await?;
-    let bar = super::progress_bar(events as u64, "webhooks delivered");
-    let (mut last, mut moved) = (0, Instant::now());
-    while receiver.distinct() < events {
-        let now = receiver.distinct();
-        if now != last {
-            (last, moved) = (now, Instant::now());
-        }
-        bar.set_position(now as u64);
-        if moved.elapsed() > STALL_LIMIT {
-            bar.finish_and_clear();
-            bail!("deliveries stuck at {now} of {events} for {STALL_LIMIT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    bar.finish_and_clear();
+    let delivered = || receiver.distinct() as u64;
+    wait_for_count(
+        "bench",
+        "webhooks delivered",
+        events as u64,
+        STALL_LIMIT,
+        delivered,
+    )
+    .await?;
     let wall = started.elapsed().as_secs_f64();
     // Each event counts once, at its first delivery.
     let mut times: Vec<Instant> = receiver.first_arrivals().into_values().collect();

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::load::{self, Outcome};
 use super::report::Report;
-use super::{gateway, wait_for, Stage};
+use super::{gateway, Stage};
 
 /// Orders per request to the batch endpoint.
 const BATCH_ORDERS: usize = 100;
@@ -22,16 +22,8 @@ pub async fn run(mut stage: Stage, limit: f64) -> anyhow::Result<Report> {
         (Duration::from_secs(3), Duration::from_secs(2)),
         (Duration::from_secs(20), Duration::from_secs(10)),
     );
-    stage.fleet.start(gateway())?;
+    stage.start_ready(gateway()).await?;
     let http = load::client(&stage.api_key, connections)?;
-    let probe = format!("{}/v1/webhooks", stage.base);
-    wait_for("the gateway to answer", || async {
-        http.get(&probe)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
-    .await?;
 
     let orders_url = format!("{}/v1/orders", stage.base);
     let singles = load::bodies(BODIES, load::order_body);

@@ -24,6 +24,7 @@ use clap::ValueEnum;
 use serde_json::json;
 
 use super::fleet::{Fleet, Member, Role};
+use super::waiting::{free_port, wait_for};
 use crate::cli::ProcessorName;
 use crate::components::Pipeline;
 use crate::settings::Settings;
@@ -118,12 +119,16 @@ impl Stage {
         self.fleet.start_with(member, &extra)?;
         let url = format!("http://127.0.0.1:{ops}/readyz");
         let http = reqwest::Client::new();
-        wait_for(&format!("{} to be ready", member.name()), || async {
-            http.get(&url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
+        wait_for(
+            &format!("{} to be ready", member.name()),
+            START_LIMIT,
+            || async {
+                http.get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            },
+        )
         .await
     }
 
@@ -306,14 +311,7 @@ fn kafka_libs() -> anyhow::Result<PathBuf> {
 /// The machine's memory, from `/proc/meminfo`.
 fn memory_gib() -> Option<f64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib: f64 = info
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
+    let kib = usage::kib_field(&info, "MemTotal:")?;
     Some((kib / 1024.0 / 1024.0 * 10.0).round() / 10.0)
 }
 
@@ -329,38 +327,4 @@ fn kafka_version() -> Option<String> {
                     .to_owned(),
             )
         })
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")
-        .context("a free port on loopback")?
-        .local_addr()?
-        .port())
-}
-
-async fn wait_for<F, Fut>(what: &str, mut ready: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !ready().await {
-        if started.elapsed() > START_LIMIT {
-            bail!("{what} did not happen within {START_LIMIT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
-/// A live progress bar on the terminal; hidden when the output is not one.
-fn progress_bar(total: u64, what: &'static str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(total);
-    let style = indicatif::ProgressStyle::with_template(
-        "bench: {msg} [{bar:40}] {pos}/{len} ({per_sec}, {elapsed})",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style.progress_chars("=> "));
-    bar.set_message(what);
-    bar
 }

@@ -5,12 +5,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use futures::StreamExt;
 use orderflow_kafka::KafkaSettings;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
+
+use crate::commands::waiting::wait_for_count;
 
 /// Shortest span a rate is computed over.
 const MIN_SPAN: Duration = Duration::from_millis(500);
@@ -77,22 +78,7 @@ impl Watch {
         limit: Duration,
         what: &'static str,
     ) -> anyhow::Result<()> {
-        let bar = super::progress_bar(n, what);
-        let (mut last, mut moved) = (0, Instant::now());
-        while self.count() < n {
-            let now = self.count();
-            if now != last {
-                (last, moved) = (now, Instant::now());
-            }
-            bar.set_position(now);
-            if moved.elapsed() > limit {
-                bar.finish_and_clear();
-                bail!("{what}: stuck at {now} of {n} for {limit:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        bar.finish_and_clear();
-        Ok(())
+        wait_for_count("bench", what, n, limit, || self.count()).await
     }
 
     /// Every arrival so far: partition and instant.

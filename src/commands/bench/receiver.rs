@@ -1,6 +1,7 @@
 //! A subscriber on loopback that verifies every delivery's signature and notes when it
 //! arrived, and the subscription that points the sink at it.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -11,8 +12,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Deliveries in the order they arrived: order id and instant.
-pub type Arrivals = Arc<Mutex<Vec<(String, Instant)>>>;
+/// When each order's webhook first arrived, by order id; repeats do not move it.
+pub type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
 
 pub struct Receiver {
     pub url: String,
@@ -40,7 +41,8 @@ impl Receiver {
             while let Some(delivery) = verified.recv().await {
                 kept.lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push((delivery.order_id, Instant::now()));
+                    .entry(delivery.order_id)
+                    .or_insert_with(Instant::now);
             }
         });
         Ok(Self {
@@ -53,17 +55,18 @@ impl Receiver {
 
     /// Orders whose webhook arrived, each counted once however often it came.
     pub fn distinct(&self) -> usize {
-        self.first_arrivals().len()
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// When each order's webhook first arrived, by order id.
-    pub fn first_arrivals(&self) -> std::collections::HashMap<String, Instant> {
-        let arrivals = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
-        let mut first = std::collections::HashMap::with_capacity(arrivals.len());
-        for (order, at) in arrivals.iter() {
-            first.entry(order.clone()).or_insert(*at);
-        }
-        first
+    pub fn first_arrivals(&self) -> HashMap<String, Instant> {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Subscribes this receiver to order outcomes through the gateway's API.

@@ -20,16 +20,20 @@ pub fn of(pid: u32) -> Option<Usage> {
     // SAFETY: sysconf reads a constant of the running system.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let hwm_kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
+    let hwm_kib = kib_field(&status, "VmHWM:")?;
     Some(Usage {
         cpu_seconds: ticks / per_second.max(1.0),
         peak_rss_mib: hwm_kib / 1024.0,
     })
+}
+
+/// The value of a `Key:   123 kB` line of a `/proc` file, in KiB.
+pub fn kib_field(text: &str, key: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }

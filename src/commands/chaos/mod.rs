@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::fleet::{Fleet, Member, Role};
+use super::waiting::{free_port, progress_bar, wait_for};
 use crate::cli::ProcessorName;
 use crate::components::Pipeline;
 use crate::settings::Settings;
@@ -58,9 +59,7 @@ pub async fn run(mut settings: Settings, run: ChaosRun) -> anyhow::Result<()> {
     let dir = std::env::current_dir()?
         .join(".orderflow/chaos")
         .join(&settings.namespace);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     println!(
         "chaos: {} orders at {}/s, {} kills, seed {}, namespace {}, logs in {}",
@@ -160,7 +159,7 @@ async fn drive(
     let http = reqwest::Client::builder()
         .default_headers(headers)
         .build()?;
-    wait_for("the gateway", || async {
+    wait_for("the gateway to answer", START_LIMIT, || async {
         http.get(format!("{base}/v1/webhooks"))
             .send()
             .await
@@ -214,13 +213,17 @@ async fn drive(
     }
     for (sku, total) in &stock {
         let url = format!("{base}/v1/inventory/{sku}");
-        wait_for(&format!("the stock of {sku}"), || async {
-            let level: Value = match http.get(&url).send().await {
-                Ok(r) => r.json().await.unwrap_or(Value::Null),
-                Err(_) => Value::Null,
-            };
-            level["total"] == *total
-        })
+        wait_for(
+            &format!("the stock of {sku} to be applied"),
+            START_LIMIT,
+            || async {
+                let level: Value = match http.get(&url).send().await {
+                    Ok(r) => r.json().await.unwrap_or(Value::Null),
+                    Err(_) => Value::Null,
+                };
+                level["total"] == *total
+            },
+        )
         .await?;
     }
 
@@ -290,7 +293,7 @@ async fn unleash(
     let mut kills = 0;
     let mut stop_problems = Vec::new();
     let (mut joined, mut left) = (false, false);
-    let bar = progress_bar(run.orders, "orders placed");
+    let bar = progress_bar("chaos", run.orders as u64, "orders placed");
     while !placing.is_finished() || kills < kill_at.len() || !left {
         let done = if placing.is_finished() {
             run.orders
@@ -357,19 +360,6 @@ async fn unleash(
     Ok((kills, stop_problems))
 }
 
-/// A live progress bar on the terminal; on anything else it stays hidden and the run's
-/// printed lines tell the story alone.
-fn progress_bar(total: usize, what: &'static str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(total as u64);
-    let style = indicatif::ProgressStyle::with_template(
-        "chaos: {msg} [{bar:40}] {pos}/{len} ({per_sec}, {elapsed})",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style.progress_chars("=> "));
-    bar.set_message(what);
-    bar
-}
-
 /// Waits until every accepted order has an outcome and every outcome a webhook, then reads
 /// back everything committed.
 async fn settle(
@@ -379,7 +369,7 @@ async fn settle(
 ) -> anyhow::Result<()> {
     let kafka = &pipeline.settings.kafka;
     let started = Instant::now();
-    let bar = progress_bar(facts.placed.len(), "orders decided");
+    let bar = progress_bar("chaos", facts.placed.len() as u64, "orders decided");
     loop {
         let mut now = Facts::default();
         facts::collect(kafka, &pipeline.topics, &pipeline.codec, &mut now).await?;
@@ -455,19 +445,4 @@ async fn post(http: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result
         bail!("POST {url} answered {status}: {json}");
     }
     Ok(json)
-}
-
-async fn wait_for<F, Fut>(what: &str, mut ready: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !ready().await {
-        if started.elapsed() > START_LIMIT {
-            bail!("{what} was not ready within {START_LIMIT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Ok(())
 }
