@@ -14,8 +14,6 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# Symbols stay for readable backtraces; the line tables, most of the binary's size, do not.
-ENV CARGO_PROFILE_RELEASE_DEBUG=none
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin orderflow \
