@@ -14,8 +14,8 @@ use orderflow_webhooks::SigningSecret;
 use serde_json::Value;
 use support::receivers::{Answer, Receiver};
 use support::webhooks::{
-    assert_signed, attempts_until, await_dead_letters, completed_order, dead_letters, field,
-    has_result, reference_receiver, show, subscribe, Writer,
+    assert_signed, attempts_until, attempts_until_delivered, await_dead_letters, completed_order,
+    dead_letters, field, reference_receiver, show, subscribe, Writer,
 };
 use support::{eventually, pick_port, read_all, stack_is_up, Pipeline};
 
@@ -49,10 +49,7 @@ async fn an_endpoint_that_fails_twice_receives_the_event_on_the_third_attempt() 
     let subscription = subscribe(&pipeline, &receiver.url()).await;
     let event = Writer::new(&pipeline).complete_order().await;
 
-    let listed = attempts_until(&pipeline, &subscription.id, DELIVERY_LIMIT, |a| {
-        has_result(a, "delivered")
-    })
-    .await;
+    let listed = attempts_until_delivered(&pipeline, &subscription.id, DELIVERY_LIMIT).await;
     assert_eq!(
         field(&listed, "attempt"),
         [3, 2, 1],
@@ -131,10 +128,7 @@ async fn an_endpoint_that_hangs_past_the_timeout_is_retried() {
     let subscription = subscribe(&pipeline, &receiver.url()).await;
     Writer::new(&pipeline).complete_order().await;
 
-    let listed = attempts_until(&pipeline, &subscription.id, DELIVERY_LIMIT, |a| {
-        has_result(a, "delivered")
-    })
-    .await;
+    let listed = attempts_until_delivered(&pipeline, &subscription.id, DELIVERY_LIMIT).await;
     assert_eq!(field(&listed, "result"), ["delivered", "failed"]);
     let error = listed[1]["error"].as_str().unwrap();
     assert!(error.starts_with("timed out"), "{error}");
@@ -163,10 +157,7 @@ async fn retry_after_of_429_and_503_delays_the_next_attempt_at_least_that_long()
     let subscription = subscribe(&pipeline, &receiver.url()).await;
     Writer::new(&pipeline).complete_order().await;
 
-    let listed = attempts_until(&pipeline, &subscription.id, DELIVERY_LIMIT, |a| {
-        has_result(a, "delivered")
-    })
-    .await;
+    let listed = attempts_until_delivered(&pipeline, &subscription.id, DELIVERY_LIMIT).await;
     assert_eq!(field(&listed, "status"), [204, 503, 429]);
     let received = receiver.received();
     assert_eq!(received.len(), 3);
@@ -267,10 +258,7 @@ async fn an_answer_cut_off_midway_is_a_failure_and_retried() {
     let subscription = subscribe(&pipeline, &receiver.url()).await;
     Writer::new(&pipeline).complete_order().await;
 
-    let listed = attempts_until(&pipeline, &subscription.id, DELIVERY_LIMIT, |a| {
-        has_result(a, "delivered")
-    })
-    .await;
+    let listed = attempts_until_delivered(&pipeline, &subscription.id, DELIVERY_LIMIT).await;
     assert_eq!(field(&listed, "result"), ["delivered", "failed"]);
     assert_eq!(listed[1]["status"], 200, "the cut-off answer had said 200");
     let error = listed[1]["error"].as_str().unwrap_or_default();

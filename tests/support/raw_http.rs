@@ -1,5 +1,6 @@
-//! HTTP/1.1 by hand over TCP, for clients no library would be: one that declares a huge body
-//! and sends a little of it, one that stops midway through its body or its headers.
+//! HTTP/1.1 by hand over TCP, for clients no library would be (one that declares a huge body
+//! and sends a little of it, one that stops midway through its body or its headers) and for
+//! the scripted webhook receivers, which must answer in ways no server library would.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use tokio::net::TcpStream;
 
 use super::API_KEY;
 
-/// Longest answer head read, in bytes.
+/// Longest message head read, in bytes.
 const HEAD_MAX_BYTES: usize = 64 * 1024;
 
 pub async fn connect(port: u16) -> TcpStream {
@@ -57,10 +58,29 @@ impl RawAnswer {
 /// Reads one answer (its head and a `Content-Length` body); `None` when the connection ends
 /// first or nothing complete arrives within `limit`.
 pub async fn read_answer(stream: &mut TcpStream, limit: Duration) -> Option<RawAnswer> {
-    tokio::time::timeout(limit, read(stream)).await.ok()?
+    let message = tokio::time::timeout(limit, read_message(stream))
+        .await
+        .ok()??;
+    let status = message.start_line.split(' ').nth(1)?.parse().ok()?;
+    Some(RawAnswer {
+        status,
+        headers: message.headers,
+        body: message.body,
+    })
 }
 
-async fn read(stream: &mut TcpStream) -> Option<RawAnswer> {
+/// One HTTP/1.1 message, request or answer, as read off the wire.
+pub struct RawMessage {
+    /// The request line or the status line.
+    pub start_line: String,
+    /// Names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Reads one message: its head, then as many body bytes as `Content-Length` says. `None` when
+/// the connection ends first or the head outgrows `HEAD_MAX_BYTES`.
+pub async fn read_message(stream: &mut TcpStream) -> Option<RawMessage> {
     let mut buffer = Vec::new();
     let head_end = loop {
         if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -78,7 +98,7 @@ async fn read(stream: &mut TcpStream) -> Option<RawAnswer> {
     };
     let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let start_line = lines.next()?.to_owned();
     let headers: Vec<(String, String)> = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -94,8 +114,8 @@ async fn read(stream: &mut TcpStream) -> Option<RawAnswer> {
         stream.read_exact(&mut rest).await.ok()?;
         body.extend_from_slice(&rest);
     }
-    Some(RawAnswer {
-        status,
+    Some(RawMessage {
+        start_line,
         headers,
         body,
     })

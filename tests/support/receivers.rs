@@ -15,8 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-/// Longest request head a receiver reads, in bytes.
-const HEAD_MAX_BYTES: usize = 64 * 1024;
+use super::raw_http::read_message;
+
 /// Longest a hanging answer holds its connection, so that no test leaves one behind.
 const HANG_MAX: Duration = Duration::from_secs(120);
 /// What a cut-off answer promises as `Content-Length`, and how much of it it sends, in bytes.
@@ -191,49 +191,18 @@ async fn serve(mut stream: TcpStream, script: &Script, log: &Log) {
 }
 
 async fn read_request(stream: &mut TcpStream) -> Option<Received> {
-    let mut buffer = Vec::new();
-    let head_end = loop {
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
-        }
-        if buffer.len() > HEAD_MAX_BYTES {
-            return None;
-        }
-        let mut chunk = [0u8; 8192];
-        let read = stream.read(&mut chunk).await.ok()?;
-        if read == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..read]);
-    };
-    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next()?.split(' ');
+    let message = read_message(stream).await?;
+    let mut request_line = message.start_line.split(' ');
     let (method, path) = (
         request_line.next()?.to_owned(),
         request_line.next()?.to_owned(),
     );
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(name, _)| name == "content-length")
-        .and_then(|(_, value)| value.parse().ok())
-        .unwrap_or(0);
-    let mut body = buffer[head_end + 4..].to_vec();
-    if body.len() < length {
-        let mut rest = vec![0u8; length - body.len()];
-        stream.read_exact(&mut rest).await.ok()?;
-        body.extend_from_slice(&rest);
-    }
     Some(Received {
         at_ms: now_ms(),
         method,
         path,
-        headers,
-        body,
+        headers: message.headers,
+        body: message.body,
     })
 }
 

@@ -96,6 +96,16 @@ pub async fn attempts_until(
     .await
 }
 
+/// Waits until one of the attempts listed for `id` delivered, for at most `limit`; the
+/// attempts, newest first.
+pub async fn attempts_until_delivered(
+    pipeline: &Pipeline,
+    id: &str,
+    limit: Duration,
+) -> Vec<Value> {
+    attempts_until(pipeline, id, limit, |a| has_result(a, "delivered")).await
+}
+
 /// `POST /v1/webhooks/{id}/replay`, expecting 202; returns how many events were requested.
 pub async fn replay(pipeline: &Pipeline, id: &str, body: Value) -> u64 {
     let url = pipeline.url(&format!("/v1/webhooks/{id}/replay"));

@@ -13,10 +13,9 @@ use serde_json::Value;
 
 use super::orders::OrderResource;
 use super::orders::REPLAYED_HEADER;
-use super::placing::{live_use, place, Keyed};
+use super::placing::{live_use, place, receive, Keyed};
 use crate::auth::Caller;
-use crate::body::read_json;
-use crate::idempotency::{self, fingerprint};
+use crate::idempotency::fingerprint;
 use crate::problem::{FieldError, Problem, ProblemBody, ProblemKind};
 use crate::request_trace::RequestTrace;
 use crate::server::Gateway;
@@ -70,25 +69,15 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
-    let key = idempotency::key_of(&headers)?;
-    // A batch stores its orders under `<key> #<i>`, so it does not collide with a single order
-    // sent with the same key.
-    let _claim = match &key {
-        Some(key) => Some(
-            gateway
-                .in_flight_keys
-                .claim(&caller.0, &format!("{key} #batch"))?,
-        ),
-        None => None,
-    };
-    let (json, _held) = read_json(&headers, body, &gateway.limits).await?;
-    let orders = orders_of(&json, gateway.settings.max_batch_orders)?;
+    let request = receive(&gateway, &caller.0, &headers, body, " #batch").await?;
+    let (key, json) = (&request.key, &request.json);
+    let orders = orders_of(json, gateway.settings.max_batch_orders)?;
 
     let item_keys: Vec<Option<String>> = (0..orders.len())
         .map(|i| key.as_deref().map(|k| item_key(k, i)))
         .collect();
-    let batch = fingerprint(&json);
-    if let Some(key) = &key {
+    let batch = fingerprint(json);
+    if let Some(key) = key {
         refuse_reused(&gateway, &caller.0, key, &item_keys, &batch)?;
     }
     let placing = orders.iter().zip(&item_keys).map(|(order, item_key)| {

@@ -12,11 +12,9 @@ use orderflow_schemas::events::OrderItem;
 use orderflow_schemas::{CustomerId, OrderId};
 use serde::Serialize;
 
-use super::placing::{place, Keyed};
+use super::placing::{place, receive, Keyed};
 use super::storage_problem;
 use crate::auth::Caller;
-use crate::body::read_json;
-use crate::idempotency;
 use crate::problem::Problem;
 use crate::request_trace::RequestTrace;
 use crate::server::Gateway;
@@ -93,18 +91,13 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
-    let key = idempotency::key_of(&headers)?;
-    let _claim = match &key {
-        Some(key) => Some(gateway.in_flight_keys.claim(&caller.0, key)?),
-        None => None,
-    };
-    let (json, _held) = read_json(&headers, body, &gateway.limits).await?;
-    let keyed = key.as_deref().map(|key| Keyed {
+    let request = receive(&gateway, &caller.0, &headers, body, "").await?;
+    let keyed = request.key.as_deref().map(|key| Keyed {
         client: &caller.0,
         key,
         batch: None,
     });
-    let placed = place(&gateway, &json, keyed, &trace).await?;
+    let placed = place(&gateway, &request.json, keyed, &trace).await?;
 
     let mut response = (StatusCode::CREATED, Json(placed.resource)).into_response();
     if let Ok(value) = HeaderValue::from_str(&placed.location) {

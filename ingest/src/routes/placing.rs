@@ -1,6 +1,8 @@
 //! Placing one order, the same way for `POST /v1/orders` and for each order of a batch:
 //! validate, honour the `Idempotency-Key`, write `order.created`, and say what to answer.
 
+use axum::body::Body;
+use axum::http::HeaderMap;
 use orderflow_kafka::TraceContext;
 use orderflow_schemas::clock::now_ms;
 use orderflow_schemas::events::{IdempotencyKey, OrderCreated};
@@ -11,10 +13,50 @@ use tracing::Instrument;
 use super::order_request::validate;
 use super::orders::OrderResource;
 use super::{publish_problem, storage_problem};
-use crate::idempotency::{fingerprint, order_id};
+use crate::body::read_json;
+use crate::idempotency::{self, fingerprint, order_id, Claim};
+use crate::limits::Held;
 use crate::problem::{Problem, ProblemKind};
 use crate::server::Gateway;
 use crate::views::{KeyUse, OrderStatus, OrderView};
+
+/// A write request as both order routes take it in: its `Idempotency-Key`, claimed on this
+/// gateway until the answer is sent, and its JSON body, held under the in-flight bound until
+/// then.
+pub struct Received {
+    pub key: Option<String>,
+    pub json: Value,
+    _claim: Option<Claim>,
+    _held: Held,
+}
+
+/// Reads the key, claims it (`409` while another request with it is in flight here) and only
+/// then reads the body. The claim is taken as `<key><claim_suffix>`: a batch claims
+/// `<key> #batch`, so that it does not collide with a single order sent with the same key.
+pub async fn receive(
+    gateway: &Gateway,
+    client: &str,
+    headers: &HeaderMap,
+    body: Body,
+    claim_suffix: &str,
+) -> Result<Received, Problem> {
+    let key = idempotency::key_of(headers)?;
+    let claim = match &key {
+        Some(key) => Some(
+            gateway
+                .in_flight_keys
+                .claim(client, &format!("{key}{claim_suffix}"))?,
+        ),
+        None => None,
+    };
+    let (json, held) = read_json(headers, body, &gateway.limits).await?;
+    Ok(Received {
+        key,
+        json,
+        _claim: claim,
+        _held: held,
+    })
+}
 
 /// A placed order: the resource to answer with, and whether it is the stored answer to an
 /// earlier request with the same key.

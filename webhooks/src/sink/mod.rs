@@ -254,18 +254,13 @@ impl WebhookSink {
         let body = String::from_utf8(outgoing.body)
             .map_err(|e| ProcessError::Rejected(format!("envelope is not UTF-8: {e}")))?;
         for subscription in self.registry.matching(outgoing.event_type) {
-            let pending = Pending {
-                event_type: outgoing.event_type.as_str().to_owned(),
+            let pending = Pending::first(
+                outgoing.event_type.as_str().to_owned(),
                 order_id,
-                event_at_ms: outgoing.at_ms,
-                body: body.clone(),
-                attempts: 0,
-                due_ms: 0,
-                last_error: None,
-                trace: Some(ctx.trace().to_string()),
-                in_flight: false,
-                again: false,
-            };
+                outgoing.at_ms,
+                body.clone(),
+                ctx.trace().to_string(),
+            );
             let delivery = Delivery {
                 event_id,
                 subscription: &subscription,
@@ -284,18 +279,13 @@ impl WebhookSink {
             tracing::info!(subscription_id = %request.subscription_id, "replay for a deleted subscription ignored");
             return Ok(());
         };
-        let pending = Pending {
-            event_type: request.event_type,
-            order_id: request.order_id,
-            event_at_ms: request.event_at_ms,
-            body: request.body,
-            attempts: 0,
-            due_ms: 0,
-            last_error: None,
-            trace: Some(ctx.trace().to_string()),
-            in_flight: false,
-            again: false,
-        };
+        let pending = Pending::first(
+            request.event_type,
+            request.order_id,
+            request.event_at_ms,
+            request.body,
+            ctx.trace().to_string(),
+        );
         let delivery = Delivery {
             event_id: request.event_id,
             subscription: &subscription,

@@ -28,6 +28,30 @@ pub struct Pending {
     pub again: bool,
 }
 
+impl Pending {
+    /// A delivery before its first attempt, carrying the event's `traceparent`.
+    pub fn first(
+        event_type: String,
+        order_id: OrderId,
+        event_at_ms: i64,
+        body: String,
+        trace: String,
+    ) -> Self {
+        Self {
+            event_type,
+            order_id,
+            event_at_ms,
+            body,
+            attempts: 0,
+            due_ms: 0,
+            last_error: None,
+            trace: Some(trace),
+            in_flight: false,
+            again: false,
+        }
+    }
+}
+
 /// Since when every attempt to a subscription from this partition failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
