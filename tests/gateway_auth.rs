@@ -47,7 +47,7 @@ async fn writes_need_a_key_with_the_route_scope_and_no_key_is_ever_logged() {
         // As much as the gateway would ever say about a request.
         ("RUST_LOG", "debug,librdkafka=info,rdkafka=info".to_owned()),
     ];
-    let gateway = GatewayProcess::start(&support::unique_namespace("auth"), "a", &settings).await;
+    let gateway = GatewayProcess::alone("auth", &settings).await;
     let clerk = format!("Bearer {CLERK_KEY}");
     let order = order("cust-auth");
     let subscription = json!({"url": "http://127.0.0.1:9/hooks", "event_types": ["order.failed"]});

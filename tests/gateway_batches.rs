@@ -52,7 +52,7 @@ async fn a_batch_of_valid_orders_up_to_the_limit_is_201_and_every_order_is_writt
     if !stack_is_up("gateway_batches") {
         return;
     }
-    let gateway = GatewayProcess::start(&support::unique_namespace("batch-ok"), "a", &[]).await;
+    let gateway = GatewayProcess::alone("batch-ok", &[]).await;
     let url = gateway.url("/v1/orders/batch");
     let http = support::http();
 
@@ -81,7 +81,7 @@ async fn a_batch_over_a_configured_limit_is_422_and_writes_nothing() {
         return;
     }
     let limit = [("ORDERFLOW_GATEWAY__MAX_BATCH_ORDERS", "3".to_owned())];
-    let gateway = GatewayProcess::start(&support::unique_namespace("batch-max"), "a", &limit).await;
+    let gateway = GatewayProcess::alone("batch-max", &limit).await;
     let url = gateway.url("/v1/orders/batch");
     let http = support::http();
 
@@ -101,7 +101,7 @@ async fn a_mixed_batch_is_207_with_each_outcome_and_only_the_valid_orders_writte
     if !stack_is_up("gateway_batches") {
         return;
     }
-    let gateway = GatewayProcess::start(&support::unique_namespace("batch-mix"), "a", &[]).await;
+    let gateway = GatewayProcess::alone("batch-mix", &[]).await;
     let http = support::http();
     let mut zero = order("cust-zero");
     zero["items"][0]["quantity"] = json!(0);
@@ -150,7 +150,7 @@ async fn a_repeated_batch_gets_the_first_answer_and_writes_nothing_more() {
     if !stack_is_up("gateway_batches") {
         return;
     }
-    let gateway = GatewayProcess::start(&support::unique_namespace("batch-idem"), "a", &[]).await;
+    let gateway = GatewayProcess::alone("batch-idem", &[]).await;
     let (http, url) = (support::http(), gateway.url("/v1/orders/batch"));
     let mut invalid = order("cust-bad");
     invalid["currency"] = json!("EURO");
@@ -170,7 +170,7 @@ async fn a_batch_key_used_again_with_another_body_is_422_and_writes_nothing() {
     if !stack_is_up("gateway_batches") {
         return;
     }
-    let gateway = GatewayProcess::start(&support::unique_namespace("batch-reuse"), "a", &[]).await;
+    let gateway = GatewayProcess::alone("batch-reuse", &[]).await;
     let (http, url) = (support::http(), gateway.url("/v1/orders/batch"));
     let first = batch(vec![order("cust-a"), order("cust-b")]);
     assert_eq!(post(&http, &url, Some("batch-2"), &first).await.status, 201);

@@ -70,7 +70,7 @@ async fn ten_thousand_short_lived_connections_leave_the_gateway_memory_flat() {
     if !stack_is_up("gateway_connections") {
         return;
     }
-    let gateway = GatewayProcess::start(&support::unique_namespace("conns"), "a", &[]).await;
+    let gateway = GatewayProcess::alone("conns", &[]).await;
     let orders = gateway.url("/v1/orders");
     let placed = post(&support::http(), &orders, None, &order("cust-conns")).await;
     assert_eq!(placed.status, 201, "{}", placed.body);

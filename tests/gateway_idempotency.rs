@@ -40,7 +40,7 @@ async fn a_repeat_with_the_same_key_and_body_gets_the_first_answer_and_writes_no
     if !stack_is_up("gateway_idempotency") {
         return;
     }
-    let gateway = GatewayProcess::start(&support::unique_namespace("idem"), "a", &[]).await;
+    let gateway = GatewayProcess::alone("idem", &[]).await;
     let http = support::http();
     let orders = gateway.url("/v1/orders");
     let body = order("cust-idem");
@@ -95,7 +95,7 @@ async fn a_repeat_while_the_first_is_being_written_gets_409_with_retry_after() {
     if !stack_is_up("gateway_idempotency") {
         return;
     }
-    let gateway = GatewayProcess::start(&support::unique_namespace("idem-409"), "a", &[]).await;
+    let gateway = GatewayProcess::alone("idem-409", &[]).await;
     let http = support::http();
     let orders = gateway.url("/v1/orders");
     let body = order("cust-in-flight");

@@ -38,7 +38,7 @@ async fn a_body_over_the_limit_is_refused_with_413_before_it_is_sent() {
     if !stack_is_up("gateway_limits") {
         return;
     }
-    let gateway = GatewayProcess::start(&support::unique_namespace("limit-413"), "a", &[]).await;
+    let gateway = GatewayProcess::alone("limit-413", &[]).await;
 
     // 100 MiB declared, 64 KiB sent: the answer comes while the client still owes the rest.
     let mut stream = connect(gateway.port).await;
@@ -75,8 +75,7 @@ async fn a_body_that_does_not_arrive_in_time_gets_408() {
     }
     let timeout = Duration::from_millis(1500);
     let settings = [("ORDERFLOW_GATEWAY__BODY_TIMEOUT_MS", "1500".to_owned())];
-    let gateway =
-        GatewayProcess::start(&support::unique_namespace("limit-408"), "a", &settings).await;
+    let gateway = GatewayProcess::alone("limit-408", &settings).await;
 
     let body = order("cust-slow").to_string();
     let mut stream = connect(gateway.port).await;
@@ -103,8 +102,7 @@ async fn a_client_slow_with_its_headers_is_disconnected() {
     }
     let timeout = Duration::from_millis(1500);
     let settings = [("ORDERFLOW_GATEWAY__HEADER_TIMEOUT_MS", "1500".to_owned())];
-    let gateway =
-        GatewayProcess::start(&support::unique_namespace("limit-head"), "a", &settings).await;
+    let gateway = GatewayProcess::alone("limit-head", &settings).await;
 
     // Silent from the start, stopped midway through the request line, idle after an answer.
     let mut silent = connect(gateway.port).await;
@@ -144,8 +142,7 @@ async fn bytes_beyond_the_in_flight_bound_get_503_with_retry_after_until_release
         return;
     }
     let settings = [("ORDERFLOW_GATEWAY__MAX_IN_FLIGHT_BYTES", "65536".to_owned())];
-    let gateway =
-        GatewayProcess::start(&support::unique_namespace("limit-held"), "a", &settings).await;
+    let gateway = GatewayProcess::alone("limit-held", &settings).await;
 
     // A declares 60,000 bytes and sends them slowly: they are held from its first byte on.
     let holding = padded(&order("cust-holding"), 60_000);

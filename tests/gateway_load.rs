@@ -73,7 +73,7 @@ async fn a_minute_of_small_and_large_orders_side_by_side_has_no_error_and_no_sta
     if !stack_is_up("gateway_load") {
         return;
     }
-    let gateway = GatewayProcess::start(&support::unique_namespace("load"), "a", &[]).await;
+    let gateway = GatewayProcess::alone("load", &[]).await;
     let url = gateway.url("/v1/orders");
     let small = padded(&order("cust-small"), SMALL_BYTES);
     let large = large_order();

@@ -259,7 +259,7 @@ async fn metadata_in_any_script_and_emoji_round_trips_byte_for_byte() {
     if !stack_is_up("gateway_records") {
         return;
     }
-    let gateway = GatewayProcess::start(&support::unique_namespace("metadata"), "a", &[]).await;
+    let gateway = GatewayProcess::alone("metadata", &[]).await;
     let http = support::http();
     let sent = unusual_metadata();
     let mut body = order("cust-unicode");
@@ -321,7 +321,7 @@ async fn an_idempotency_key_that_is_not_visible_ascii_is_refused_with_400() {
     if !stack_is_up("gateway_records") {
         return;
     }
-    let gateway = GatewayProcess::start(&support::unique_namespace("key-ascii"), "a", &[]).await;
+    let gateway = GatewayProcess::alone("key-ascii", &[]).await;
     let (http, url) = (support::http(), gateway.url("/v1/orders"));
     let refused: [&[u8]; 5] = [
         "schlüssel".as_bytes(),

@@ -1,5 +1,6 @@
 //! Commands that are tools around the pipeline rather than components of it.
 
+pub mod api_client;
 pub mod bench;
 pub mod chaos;
 pub mod config;

@@ -49,24 +49,25 @@ pub fn set_dead(component: &str) {
 
 /// Whether the process may serve, and the components that hold it back.
 pub fn readiness() -> (bool, Vec<String>) {
-    let all = components().lock().unwrap_or_else(|e| e.into_inner());
-    let waiting: Vec<String> = all
-        .iter()
-        .filter(|(_, s)| !s.ready)
-        .map(|(name, _)| name.clone())
-        .collect();
-    (!all.is_empty() && waiting.is_empty(), waiting)
+    let (registered, waiting) = components_where(|s| !s.ready);
+    (registered > 0 && waiting.is_empty(), waiting)
 }
 
 /// Whether the process is live, and the components that are dead.
 pub fn liveness() -> (bool, Vec<String>) {
+    let (_, dead) = components_where(|s| !s.live);
+    (dead.is_empty(), dead)
+}
+
+/// How many components registered, and the names of those in a state `holds` picks.
+fn components_where(holds: impl Fn(&State) -> bool) -> (usize, Vec<String>) {
     let all = components().lock().unwrap_or_else(|e| e.into_inner());
-    let dead: Vec<String> = all
+    let names = all
         .iter()
-        .filter(|(_, s)| !s.live)
+        .filter(|(_, s)| holds(s))
         .map(|(name, _)| name.clone())
         .collect();
-    (dead.is_empty(), dead)
+    (all.len(), names)
 }
 
 #[cfg(test)]

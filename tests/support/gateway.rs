@@ -27,6 +27,11 @@ pub struct GatewayProcess {
 }
 
 impl GatewayProcess {
+    /// Starts the only gateway of a new namespace named after `prefix`.
+    pub async fn alone(prefix: &str, extra: &[(&str, String)]) -> GatewayProcess {
+        Self::start(&super::unique_namespace(prefix), "a", extra).await
+    }
+
     /// Starts a gateway on `namespace` with its own state folder, and waits until it answers.
     /// `label` tells the log files of several gateways on one namespace apart.
     pub async fn start(namespace: &str, label: &str, extra: &[(&str, String)]) -> GatewayProcess {

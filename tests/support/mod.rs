@@ -49,6 +49,15 @@ pub fn http() -> reqwest::Client {
         .expect("an HTTP client")
 }
 
+/// The value of header `name` among `headers`, as HTTP messages and Kafka records carry
+/// them in these tests: (name, value) pairs, names in lower case.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

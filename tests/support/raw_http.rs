@@ -44,10 +44,7 @@ pub struct RawAnswer {
 
 impl RawAnswer {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        super::header(&self.headers, name)
     }
 
     pub fn json(&self) -> serde_json::Value {

@@ -56,10 +56,7 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        super::header(&self.headers, name)
     }
 
     pub fn webhook_id(&self) -> &str {

@@ -26,10 +26,7 @@ pub struct RawRecord {
 
 impl RawRecord {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        super::header(&self.headers, name)
     }
 }
 

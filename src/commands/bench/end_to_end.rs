@@ -84,7 +84,7 @@ pub async fn run(mut stage: Stage) -> anyhow::Result<Report> {
     report.add("webhooks received", latencies.len() as f64, "orders");
     report.add(
         "not 201",
-        (placed.requests - placed.created()) as f64,
+        (placed.requests() - placed.created()) as f64,
         "requests",
     );
     latencies.report(&mut report, "POST to webhook");

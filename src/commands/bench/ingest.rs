@@ -95,6 +95,6 @@ fn created_rate(outcome: &Outcome) -> anyhow::Result<f64> {
 
 /// Requests not answered `201`: they are part of the result, not hidden by it.
 fn refused(report: &mut Report, label: &str, outcome: &Outcome) {
-    let refused = outcome.requests - outcome.created();
+    let refused = outcome.requests() - outcome.created();
     report.add(format!("{label} not 201"), refused as f64, "requests");
 }

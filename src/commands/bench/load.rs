@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tokio::sync::{Mutex, Semaphore};
 
 use super::report::Latencies;
+use crate::commands::api_client::with_api_key;
 
 /// Requests one open-loop run may have waiting for an answer; beyond it the generator
 /// itself would become the bottleneck it measures.
@@ -18,7 +19,6 @@ const OPEN_LOOP_IN_FLIGHT: usize = 512;
 /// What a run of requests got.
 #[derive(Default)]
 pub struct Outcome {
-    pub requests: u64,
     /// Answers by status; 0 is a connection error.
     pub statuses: BTreeMap<u16, u64>,
     pub latencies: Latencies,
@@ -32,8 +32,16 @@ impl Outcome {
         self.statuses.get(&201).copied().unwrap_or(0)
     }
 
+    pub fn requests(&self) -> u64 {
+        self.statuses.values().sum()
+    }
+
+    fn record(&mut self, status: u16, latency: Duration) {
+        self.latencies.push(latency);
+        *self.statuses.entry(status).or_default() += 1;
+    }
+
     fn absorb(&mut self, other: Outcome) {
-        self.requests += other.requests;
         for (status, n) in other.statuses {
             *self.statuses.entry(status).or_default() += n;
         }
@@ -65,13 +73,7 @@ pub fn batch_body(orders: usize, offset: usize) -> Value {
 }
 
 pub fn client(api_key: &str, connections: usize) -> anyhow::Result<reqwest::Client> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {api_key}").parse()?,
-    );
-    Ok(reqwest::Client::builder()
-        .default_headers(headers)
+    Ok(with_api_key(api_key)?
         .pool_max_idle_per_host(connections)
         .tcp_nodelay(true)
         .build()?)
@@ -123,9 +125,7 @@ pub async fn closed_loop(
             while Instant::now() < deadline {
                 let sent = Instant::now();
                 let (status, _) = send(&http, &url, &bodies[i % bodies.len()], false).await;
-                outcome.latencies.push(sent.elapsed());
-                outcome.requests += 1;
-                *outcome.statuses.entry(status).or_default() += 1;
+                outcome.record(status, sent.elapsed());
                 i += connections;
             }
             outcome
@@ -172,9 +172,7 @@ pub async fn open_loop(
             let latency = due.elapsed();
             drop(permit);
             let mut outcome = outcome.lock().await;
-            outcome.requests += 1;
-            outcome.latencies.push(latency);
-            *outcome.statuses.entry(status).or_default() += 1;
+            outcome.record(status, latency);
             if let Some(id) = id {
                 outcome.placed.push((id, due));
             }

@@ -245,12 +245,7 @@ pub async fn run(settings: Settings, run: BenchRun) -> anyhow::Result<()> {
         keep(end_to_end::run(stage).await?)?;
     }
     if wanted(Benchmark::Delivery) {
-        for hanging in [false, true] {
-            let name = if hanging {
-                "delivery-hanging"
-            } else {
-                "delivery"
-            };
+        for (name, hanging) in [("delivery", false), ("delivery-hanging", true)] {
             let stage = Stage::new(&settings, &run_id, name, run.scale).await?;
             keep(delivery::run(stage, hanging).await?)?;
         }
@@ -258,12 +253,7 @@ pub async fn run(settings: Settings, run: BenchRun) -> anyhow::Result<()> {
     if wanted(Benchmark::Recovery) {
         let stage = Stage::new(&settings, &run_id, "restore", run.scale).await?;
         keep(recovery::restore(stage).await?)?;
-        for graceful in [false, true] {
-            let name = if graceful {
-                "failover-sigterm"
-            } else {
-                "failover-sigkill"
-            };
+        for (name, graceful) in [("failover-sigkill", false), ("failover-sigterm", true)] {
             let stage = Stage::new(&settings, &run_id, name, run.scale).await?;
             keep(recovery::failover(stage, graceful).await?)?;
         }

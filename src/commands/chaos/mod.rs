@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::api_client;
 use super::fleet::{Fleet, Member, Role};
 use super::waiting::{free_port, progress_bar, wait_for};
 use crate::cli::ProcessorName;
@@ -151,14 +152,7 @@ async fn drive(
     for name in ProcessorName::ALL {
         fleet.start(processor(name, 0))?;
     }
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {api_key}").parse()?,
-    );
-    let http = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()?;
+    let http = api_client::with_api_key(api_key)?.build()?;
     wait_for("the gateway to answer", START_LIMIT, || async {
         http.get(format!("{base}/v1/webhooks"))
             .send()

@@ -7,17 +7,11 @@ use anyhow::bail;
 use serde_json::Value;
 
 use super::mix;
+use crate::commands::api_client::with_api_key;
 
 /// An HTTP client that sends the demo's API key with every request.
 pub fn client(api_key: &str) -> anyhow::Result<reqwest::Client> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {api_key}").parse()?,
-    );
-    Ok(reqwest::Client::builder()
-        .default_headers(headers)
-        .build()?)
+    Ok(with_api_key(api_key)?.build()?)
 }
 
 pub async fn call(

@@ -11,15 +11,10 @@ import (
 // the real binary with each line's arguments and --help, so a manifest cannot name a
 // subcommand the binary does not have.
 func commands(in io.Reader, out io.Writer) error {
-	data, err := io.ReadAll(in)
+	objects, err := readObjects(in)
 	if err != nil {
 		return err
 	}
-	docs, err := parseDocuments(string(data), "stdin")
-	if err != nil {
-		return err
-	}
-	objects := index(docs)
 	for _, w := range append(objects["Deployment"], objects["StatefulSet"]...) {
 		for _, c := range list(w.get("spec", "template", "spec", "containers")) {
 			container := asObject(c)

@@ -16,15 +16,10 @@ const defaultShutdownGraceMs = 20_000
 // workloads follow and the consistency between objects (a processor never scaled past the
 // partitions of its input, a topic never replicated wider than the brokers).
 func policy(in io.Reader, out io.Writer) error {
-	data, err := io.ReadAll(in)
+	objects, err := readObjects(in)
 	if err != nil {
 		return err
 	}
-	docs, err := parseDocuments(string(data), "stdin")
-	if err != nil {
-		return err
-	}
-	objects := index(docs)
 	var problems []string
 	problems = append(problems, workloadProblems(objects, shutdownGraceSeconds(objects))...)
 	problems = append(problems, scalingProblems(objects)...)
@@ -39,6 +34,19 @@ func policy(in io.Reader, out io.Writer) error {
 }
 
 type object map[string]any
+
+// readObjects reads a rendered overlay (multi-document YAML) and groups its objects by kind.
+func readObjects(in io.Reader) (map[string][]object, error) {
+	data, err := io.ReadAll(in)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := parseDocuments(string(data), "stdin")
+	if err != nil {
+		return nil, err
+	}
+	return index(docs), nil
+}
 
 // index groups objects by kind.
 func index(docs []map[string]any) map[string][]object {
