@@ -109,10 +109,10 @@ pub async fn place(
         None => OrderId::new_v7(),
         Some(keyed) => {
             let fingerprint = fingerprint(body);
-            if let Some(earlier) = remembered(gateway, keyed, &fingerprint)? {
+            let id = order_id(keyed.client, keyed.key, &fingerprint);
+            if let Some(earlier) = remembered(gateway, keyed, &fingerprint, id)? {
                 return Ok(first_answer(earlier));
             }
-            let id = order_id(keyed.client, keyed.key, &fingerprint);
             idempotency = Some(IdempotencyKey {
                 client: keyed.client.to_owned(),
                 key: keyed.key.to_owned(),
@@ -151,8 +151,6 @@ async fn write(
     Ok(())
 }
 
-/// The order an earlier request with the same key and body placed; `422` when the key was
-/// used with another body and has not expired.
 /// The remembered first use of a key, unless it expired.
 pub fn live_use(gateway: &Gateway, client: &str, key: &str) -> Result<Option<KeyUse>, Problem> {
     let earlier = gateway
@@ -162,10 +160,13 @@ pub fn live_use(gateway: &Gateway, client: &str, key: &str) -> Result<Option<Key
     Ok(earlier.filter(|u| now_ms() - u.at_ms < gateway.idempotency_ttl_ms))
 }
 
+/// The order `id` that an earlier request with the same key and body placed; `422` when the
+/// key was used with another body and has not expired.
 fn remembered(
     gateway: &Gateway,
     keyed: &Keyed<'_>,
     fingerprint: &str,
+    id: OrderId,
 ) -> Result<Option<OrderView>, Problem> {
     let views = &gateway.views;
     let live = live_use(gateway, keyed.client, keyed.key)?;
@@ -178,7 +179,6 @@ fn remembered(
             ),
         ));
     }
-    let id = order_id(keyed.client, keyed.key, fingerprint);
     let view = views.order(id).map_err(storage_problem)?;
     Ok(view.filter(|v| v.order.is_some()))
 }
