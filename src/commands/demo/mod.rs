@@ -8,7 +8,7 @@ mod mix;
 mod replay;
 mod shop;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -52,7 +52,8 @@ fn demo_settings(mut settings: Settings, api_key: &str) -> anyhow::Result<Settin
 #[derive(Default)]
 struct Tally {
     completed: usize,
-    failed: HashMap<String, usize>,
+    /// Failed orders by reason; ordered, so that the summary reads the same on every run.
+    failed: BTreeMap<String, usize>,
     decided: HashSet<String>,
     webhooks: HashSet<String>,
     retried: HashSet<String>,
