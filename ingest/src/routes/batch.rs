@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::orders::OrderResource;
 use super::orders::REPLAYED_HEADER;
-use super::placing::{live_use, place, receive, Keyed};
+use super::placing::{live_use, place, receive, record, Keyed};
 use crate::auth::Caller;
 use crate::idempotency::fingerprint;
 use crate::problem::{FieldError, Problem, ProblemBody, ProblemKind};
@@ -92,12 +92,14 @@ pub async fn create(
     // refused for its content is refused again the same way, so it does not count.
     let mut replayed = key.is_some();
     let mut any_replayed = false;
+    let mut written = Vec::new();
     let results: Vec<BatchItem> = join_all(placing)
         .await
         .into_iter()
         .enumerate()
         .map(|(index, placed)| match placed {
-            Ok(placed) => {
+            Ok(mut placed) => {
+                written.extend(placed.written.take());
                 replayed &= placed.replayed;
                 any_replayed |= placed.replayed;
                 BatchItem {
@@ -118,10 +120,11 @@ pub async fn create(
             }
         })
         .collect();
+    record(&gateway, written);
 
-    let written = results.iter().filter(|r| r.status == 201).count();
-    tracing::info!(orders = results.len(), written, "batch placed");
-    let status = if written == results.len() {
+    let created = results.iter().filter(|r| r.status == 201).count();
+    tracing::info!(orders = results.len(), written = created, "batch placed");
+    let status = if created == results.len() {
         StatusCode::CREATED
     } else {
         StatusCode::MULTI_STATUS

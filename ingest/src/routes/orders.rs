@@ -12,7 +12,7 @@ use orderflow_schemas::events::OrderItem;
 use orderflow_schemas::{CustomerId, OrderId};
 use serde::Serialize;
 
-use super::placing::{place, receive, Keyed};
+use super::placing::{place, receive, record, Keyed};
 use super::storage_problem;
 use crate::auth::Caller;
 use crate::problem::Problem;
@@ -97,7 +97,16 @@ pub async fn create(
         key,
         batch: None,
     });
-    let placed = place(&gateway, &request.json, keyed, &trace).await?;
+    let mut placed = place(&gateway, &request.json, keyed, &trace).await?;
+    if let Some(order) = placed.written.take() {
+        tracing::info!(
+            order_id = %order.order_id,
+            trace_id = %trace.trace_id_hex(),
+            items = order.items.len(),
+            "order accepted"
+        );
+        record(&gateway, [order]);
+    }
 
     let mut response = (StatusCode::CREATED, Json(placed.resource)).into_response();
     if let Ok(value) = HeaderValue::from_str(&placed.location) {

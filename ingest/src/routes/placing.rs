@@ -64,6 +64,8 @@ pub struct Placed {
     pub resource: OrderResource,
     pub location: String,
     pub replayed: bool,
+    /// The event written, for the caller to record in the views (none for a replay).
+    pub written: Option<OrderCreated>,
 }
 
 /// The key an order was sent with, and who sent it.
@@ -79,6 +81,7 @@ fn placed(view: OrderView, replayed: bool) -> Placed {
         location: format!("/v1/orders/{}", view.order_id),
         resource: OrderResource::from(view),
         replayed,
+        written: None,
     }
 }
 
@@ -96,7 +99,8 @@ fn first_answer(view: OrderView) -> Placed {
 }
 
 /// Validates and writes one order; answers only once Kafka acknowledged the write, or with
-/// the stored answer when the same key and body were seen before.
+/// the stored answer when the same key and body were seen before. The caller records what was
+/// written with [`record`] before it answers.
 pub async fn place(
     gateway: &Gateway,
     body: &Value,
@@ -129,7 +133,9 @@ pub async fn place(
         trace_id = %trace.trace_id_hex()
     );
     write(gateway, &order, trace).instrument(span).await?;
-    Ok(placed(OrderView::pending(&order), false))
+    let mut placed = placed(OrderView::pending(&order), false);
+    placed.written = Some(order);
+    Ok(placed)
 }
 
 async fn write(
@@ -142,13 +148,22 @@ async fn write(
         .publish(order, trace)
         .await
         .map_err(publish_problem)?;
-    tracing::info!(items = order.items.len(), "order accepted");
-
-    // The order reads back at once from this gateway, before its own view consumer sees it.
-    if let Err(e) = gateway.views.record_created(order) {
-        tracing::warn!(error = %e, "cannot record the order locally");
-    }
+    // One line per order at info would cost a batch more than its Avro encoding; the routes
+    // log one line per request.
+    tracing::debug!(items = order.items.len(), "order accepted");
     Ok(())
+}
+
+/// Records written orders in this gateway's views, in one store write, so that they read back
+/// at once, before its own view consumer sees them.
+pub fn record(gateway: &Gateway, written: impl IntoIterator<Item = OrderCreated>) {
+    let written: Vec<OrderCreated> = written.into_iter().collect();
+    if written.is_empty() {
+        return;
+    }
+    if let Err(e) = gateway.views.record_created(&written) {
+        tracing::warn!(error = %e, orders = written.len(), "cannot record orders locally");
+    }
 }
 
 /// The remembered first use of a key, unless it expired.
