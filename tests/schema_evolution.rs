@@ -9,7 +9,10 @@ use orderflow_schemas::codec::REGISTRY_TIMEOUT;
 use orderflow_schemas::compatibility::{
     Compatibility, CompatibilityError, SchemaRegistry, Version,
 };
-use orderflow_schemas::{Codec, CodecError, EventType, Topics};
+use orderflow_schemas::events::{OrderCreated, OrderItem};
+use orderflow_schemas::{
+    Codec, CodecError, CustomerId, EventType, OrderId, PaymentToken, Sku, Topics,
+};
 use serde_json::{json, Value};
 use support::{stack_is_up, unique_namespace, PARTITIONS, REGISTRY};
 
@@ -219,4 +222,87 @@ async fn pipeline_will_not_start_with_a_schema_that_breaks_the_registered_one() 
     );
     assert!(!error.is_retriable(), "{error}");
     assert_eq!(registry.versions(&subject).await.expect("versions"), [1]);
+}
+
+fn order() -> OrderCreated {
+    OrderCreated {
+        order_id: OrderId::new_v7(),
+        customer_id: CustomerId::parse("c-evolution").unwrap(),
+        email: "evolution@example.com".into(),
+        currency: "EUR".into(),
+        items: vec![OrderItem {
+            sku: Sku::parse("SKU-1").unwrap(),
+            quantity: 2,
+            unit_price_minor: 1250,
+        }],
+        total_minor: 2500,
+        payment_token: PaymentToken::new("tok_visa".into()),
+        created_at_ms: 1_700_000_000_000,
+        metadata: [("channel".to_owned(), "web \u{1f6d2}".to_owned())].into(),
+        idempotency: None,
+    }
+}
+
+/// `order` as a producer of the released schema `text` writes it, in the Confluent wire
+/// format under that schema's registered `id`.
+fn framed_with(text: &str, id: u32, order: &OrderCreated) -> Vec<u8> {
+    let schema = apache_avro::Schema::parse_str(text).expect("released schema parses");
+    let apache_avro::Schema::Record(record) = &schema else {
+        panic!("OrderCreated is a record");
+    };
+    let apache_avro::types::Value::Record(fields) = apache_avro::to_value(order).unwrap() else {
+        panic!("an order is a record");
+    };
+    let known: Vec<_> = fields
+        .into_iter()
+        .filter(|(name, _)| record.lookup.contains_key(name))
+        .collect();
+    let datum = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+        .build()
+        .and_then(|writer| writer.write_value_to_vec(apache_avro::types::Value::Record(known)))
+        .expect("the order fits the released schema");
+    let mut framed = vec![0];
+    framed.extend(id.to_be_bytes());
+    framed.extend(datum);
+    framed
+}
+
+#[tokio::test]
+async fn records_written_with_a_released_schema_read_with_the_current_one() {
+    if !stack_is_up("schema_evolution") {
+        return;
+    }
+    let namespace = unique_namespace("evolution-read");
+    let topics = Topics::new(&namespace, PARTITIONS, PARTITIONS);
+    let codec = Codec::new(REGISTRY, &topics).expect("codec");
+    codec
+        .register(&[EventType::OrderCreated])
+        .await
+        .expect("register");
+    let registry = registry();
+    let subject = format!("{}-value", topics.of(EventType::OrderCreated));
+    let order = order();
+
+    // The current schema: decoded as it is, without resolution.
+    let current = codec.encode(&order).await.expect("encode");
+    assert_eq!(codec.decode::<OrderCreated>(&current).await.unwrap(), order);
+
+    // An older producer: the fields it does not know take their defaults.
+    let (_, v1) = released(EventType::OrderCreated).remove(0);
+    let id = registry
+        .register(&subject, &v1)
+        .await
+        .expect("v1 registers under BACKWARD");
+    let old = framed_with(&v1, id, &order);
+    let read = codec
+        .decode::<OrderCreated>(&old)
+        .await
+        .expect("a v1 record reads");
+    assert_eq!(
+        read,
+        OrderCreated {
+            metadata: Default::default(),
+            ..order
+        }
+    );
 }

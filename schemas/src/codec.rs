@@ -3,12 +3,13 @@
 //! registry that speaks the Confluent REST API.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use apache_avro::Schema;
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
-use schema_registry_converter::avro_common::get_supplied_schema;
+use schema_registry_converter::avro_common::{get_supplied_schema, AvroSchema};
 use schema_registry_converter::error::SRCError;
 use schema_registry_converter::schema_registry_common::SubjectNameStrategy;
 
@@ -78,6 +79,9 @@ pub struct Codec {
     registry: SchemaRegistry,
     subjects: HashMap<EventType, SubjectNameStrategy>,
     readers: HashMap<EventType, Schema>,
+    /// Per event type and writer schema id: whether that writer schema is this build's
+    /// schema, so that its records need no resolution.
+    same_as_reader: RwLock<HashMap<(EventType, u32), bool>>,
 }
 
 impl Codec {
@@ -118,6 +122,7 @@ impl Codec {
             registry,
             subjects,
             readers,
+            same_as_reader: RwLock::default(),
         })
     }
 
@@ -160,13 +165,18 @@ impl Codec {
 
     /// Decodes with the writer's schema (looked up by the id in the record), then resolves the
     /// value against this build's schema, so that records written with an older or newer
-    /// compatible schema still read.
+    /// compatible schema still read. A record written with this build's own schema, the usual
+    /// case, is read as it is decoded.
     pub async fn decode<E: Event>(&self, payload: &[u8]) -> Result<E, CodecError> {
         let decoded = self
             .decoder
-            .decode(Some(payload))
+            .decode_with_schema(Some(payload))
             .await
-            .map_err(|source| CodecError::Frame { source })?;
+            .map_err(|source| CodecError::Frame { source })?
+            .ok_or_else(|| CodecError::Shape {
+                event_type: E::TYPE,
+                reason: "record has no value".into(),
+            })?;
         let reader = &self.readers[&E::TYPE];
         if let (Some(found), Some(expected)) = (decoded.name.as_ref(), reader.name()) {
             if found.name() != expected.name() {
@@ -180,11 +190,36 @@ impl Codec {
             event_type: E::TYPE,
             reason,
         };
-        let value = decoded
-            .value
-            .resolve(reader)
-            .map_err(|e| shape(e.to_string()))?;
+        let value = if self.is_reader(E::TYPE, &decoded.schema) {
+            decoded.value
+        } else {
+            decoded
+                .value
+                .resolve(reader)
+                .map_err(|e| shape(e.to_string()))?
+        };
         apache_avro::from_value::<E>(&value).map_err(|e| shape(e.to_string()))
+    }
+
+    /// Whether `writer` is this build's schema of `event_type`, logical types and defaults
+    /// included (the canonical form would ignore them); compared once per schema id.
+    fn is_reader(&self, event_type: EventType, writer: &AvroSchema) -> bool {
+        let key = (event_type, writer.id);
+        let known = self
+            .same_as_reader
+            .read()
+            .ok()
+            .and_then(|m| m.get(&key).copied());
+        if let Some(same) = known {
+            return same;
+        }
+        let json = |schema: &Schema| serde_json::to_value(schema).ok();
+        let same =
+            json(&writer.parsed).is_some_and(|w| Some(w) == json(&self.readers[&event_type]));
+        if let Ok(mut known) = self.same_as_reader.write() {
+            known.insert(key, same);
+        }
+        same
     }
 }
 
