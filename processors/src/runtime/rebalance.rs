@@ -81,6 +81,17 @@ impl Task {
     /// ready meanwhile.
     fn on_assign(&mut self, consumer: &BaseConsumer<TaskContext>, partitions: &TopicPartitionList) {
         let tasks = self.lead_partitions(partitions);
+        if self.closing {
+            // A rebalance that was under way when the loop ended still hands partitions over
+            // while the consumer closes; restoring them (and asking for the followers'
+            // offsets) would only hold up the exit, and the next owner restores them anyway.
+            tracing::info!(
+                processor = self.names.processor,
+                tasks = ?tasks,
+                "partitions assigned while closing; not restored"
+            );
+            return;
+        }
         health::set_ready(self.names.processor, false);
         for &partition in &tasks {
             if let Err(e) = self.open_store(partition) {
@@ -181,10 +192,12 @@ impl Task {
             self.recover(fault, false);
         }
 
-        let tasks = self.lead_partitions(partitions);
-        for partition in &tasks {
-            self.stores.remove(partition);
-        }
+        // Only tasks that were opened have follower inputs to release.
+        let tasks: Vec<i32> = self
+            .lead_partitions(partitions)
+            .into_iter()
+            .filter(|partition| self.stores.remove(partition).is_some())
+            .collect();
         self.pending_followers.retain(|p| !tasks.contains(p));
         let followers = self.follower_partitions(&tasks);
         if let (Some(follower), true) = (&self.follower, followers.count() > 0) {

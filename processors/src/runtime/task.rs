@@ -79,6 +79,9 @@ pub(crate) struct Task {
     pub rewind_needed: bool,
     pub failure: Option<RuntimeError>,
     pub backoff: Backoff,
+    /// Set once the loop has ended: partitions assigned while the consumer closes are not
+    /// restored, since nothing will be read from them.
+    pub closing: bool,
 }
 
 /// Runs one instance of `processor` until `shutdown` is cancelled or it fails for good. Call it
@@ -136,6 +139,7 @@ pub fn run(
     }
     health::set_ready(processor_name, false);
     let mut task = consumer.context().lock();
+    task.closing = true;
     let closing = task.commit(&consumer);
     if let Err(fault) = closing {
         task.recover(fault, false);
@@ -287,6 +291,7 @@ impl Task {
             backoff: Backoff {
                 next: BACKOFF_FIRST,
             },
+            closing: false,
         })
     }
 
