@@ -365,42 +365,48 @@ struct FollowBatch {
 fn stage(event: &AnyEvent, staged: &mut StagedStore<'_>) -> Result<(), StateError> {
     match event {
         AnyEvent::OrderCreated(e) => stage_created(e, staged)?,
-        AnyEvent::OrderCompleted(e) => {
-            let key = order_key(e.order_id);
-            let mut view = staged
-                .get::<OrderView>(&key)?
-                .unwrap_or_else(|| OrderView::new(e.order_id));
+        AnyEvent::OrderCompleted(e) => update_order(staged, e.order_id, |view| {
             view.status = OrderStatus::Completed;
-            staged.put(&key, &view)?;
-        }
-        AnyEvent::OrderFailed(e) => {
-            let key = order_key(e.order_id);
-            let mut view = staged
-                .get::<OrderView>(&key)?
-                .unwrap_or_else(|| OrderView::new(e.order_id));
+            true
+        })?,
+        AnyEvent::OrderFailed(e) => update_order(staged, e.order_id, |view| {
             view.status = OrderStatus::Failed;
             view.reason = Some(e.reason);
             view.detail = Some(e.detail.clone());
-            staged.put(&key, &view)?;
-        }
+            true
+        })?,
         AnyEvent::StockLevel(level) => staged.put(&stock_key(level.sku.as_str()), level)?,
         _ => {}
     }
     webhooks::apply(event, staged)
 }
 
+/// Applies `change` to an order's view (a new one if the order is not known yet) and stages
+/// the result when `change` says it changed anything.
+fn update_order(
+    staged: &mut StagedStore<'_>,
+    order_id: OrderId,
+    change: impl FnOnce(&mut OrderView) -> bool,
+) -> Result<(), StateError> {
+    let key = order_key(order_id);
+    let mut view = staged
+        .get::<OrderView>(&key)?
+        .unwrap_or_else(|| OrderView::new(order_id));
+    if change(&mut view) {
+        staged.put(&key, &view)?;
+    }
+    Ok(())
+}
+
 /// Stages an accepted order. The gateway that wrote it recorded it already, so reading it back
 /// from its topic usually finds nothing to change, and writes nothing.
 fn stage_created(e: &OrderCreated, staged: &mut StagedStore<'_>) -> Result<(), StateError> {
-    let key = order_key(e.order_id);
     let details = OrderDetails::from(e);
-    let mut view = staged
-        .get::<OrderView>(&key)?
-        .unwrap_or_else(|| OrderView::new(e.order_id));
-    if view.order.as_ref() != Some(&details) {
+    update_order(staged, e.order_id, |view| {
+        let changed = view.order.as_ref() != Some(&details);
         view.order = Some(details);
-        staged.put(&key, &view)?;
-    }
+        changed
+    })?;
     if let Some(idempotency) = &e.idempotency {
         let used = KeyUse {
             fingerprint: idempotency.fingerprint.clone(),
